@@ -1,0 +1,309 @@
+"""Read reports from CSV, Parquet, JSON Lines or a folder of .txt files, in chunks.
+
+The source is checked before any work starts: the file exists, its format is known, the
+required columns are there, and report ids are present and unique. Every row comes out
+again, in order; a row with an odd value (undecodable bytes, a date that is not ISO)
+carries a note that ends up in the `message` of its report.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import InputError
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+REPLACEMENT = "\ufffd"
+UNDECODABLE = "text holds undecodable bytes, replaced with U+FFFD"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input columns hold the id, text, patient and date (the --*-col options)."""
+
+    report_id: str = "report_id"
+    report_text: str = "report_text"
+    patient_id: str = "patient_id"
+    report_date: str = "report_date"
+    # whether the user named the optional columns, so their absence is an error
+    patient_given: bool = False
+    date_given: bool = False
+
+
+@dataclass
+class Chunk:
+    """A run of input rows, already normalised to strings."""
+
+    report_id: list[str] = field(default_factory=list)
+    patient_id: list[str] = field(default_factory=list)
+    report_date: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.report_id)
+
+    def add(self, rid: object, text: object, patient: object = "", date: object = "", note: str = "") -> None:
+        notes = [note] if note else []
+        text_s = _text(text)
+        if REPLACEMENT in text_s and note != UNDECODABLE:
+            notes.append(UNDECODABLE)
+        date_s, date_note = normalise_date(date)
+        if date_note:
+            notes.append(date_note)
+        self.report_id.append(_text(rid).strip())
+        self.patient_id.append(_text(patient).strip())
+        self.report_date.append(date_s)
+        self.texts.append(text_s)
+        self.notes.append("; ".join(notes))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def normalise_date(value: object) -> tuple[str, str]:
+    """An ISO date string (a datetime keeps its date part) and a note when the value is not one."""
+    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
+        return value.strftime("%Y-%m-%d"), ""
+    s = _text(value).strip()
+    if not s:
+        return "", ""
+    try:
+        return dt.date.fromisoformat(s[:10]).isoformat(), ""
+    except ValueError:
+        return "", f"report_date {s!r} is not an ISO date (YYYY-MM-DD); left empty"
+
+
+class ReportSource:
+    """A checked input: iterate `chunks()` to read it; `warnings` says what was repaired."""
+
+    def __init__(
+        self,
+        path: Path,
+        columns: Columns | None = None,
+        chunk_size: int = 1000,
+        encoding: str = "utf-8",
+    ):
+        self.path = Path(path)
+        self.columns = columns or Columns()
+        self.chunk_size = max(1, chunk_size)
+        self.encoding = encoding
+        self.warnings: list[str] = []
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file or folder")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown text encoding {encoding!r}") from None
+        if self.path.is_dir():
+            self.format = "txt"
+        else:
+            self.format = FORMATS.get(self.path.suffix.lower(), "")
+            if not self.format:
+                raise InputError(
+                    f"{self.path}: unknown input format {self.path.suffix or '(no extension)'!r}; "
+                    "expected .csv, .parquet, .jsonl or a folder of .txt files"
+                )
+        self.n_rows = self._check()
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check(self) -> int:
+        ids = list(self._ids())
+        if self.format != "txt":
+            self._check_decoding()
+        empty = [i for i, rid in enumerate(ids, 1) if not rid]
+        if empty:
+            rows = ", ".join(map(str, empty[:5])) + (" …" if len(empty) > 5 else "")
+            raise InputError(f"{self.path}: empty {self.columns.report_id} in row(s) {rows}")
+        dupes = [rid for rid, n in Counter(ids).items() if n > 1]
+        if dupes:
+            where = {rid: [i for i, x in enumerate(ids, 1) if x == rid][:3] for rid in dupes[:5]}
+            shown = ", ".join(f"{rid!r} (rows {', '.join(map(str, rows))})" for rid, rows in where.items())
+            more = f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""
+            raise InputError(f"{self.path}: duplicate {self.columns.report_id} values: {shown}{more}")
+        if not ids:
+            self.warnings.append(f"{self.path}: no reports found")
+        return len(ids)
+
+    def _check_decoding(self) -> None:
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        with self.path.open("rb") as fh:
+            offset = 0
+            while block := fh.read(1 << 20):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    self.warnings.append(
+                        f"{self.path}: bytes that are not valid {self.encoding} near byte {offset + exc.start} "
+                        "were replaced with U+FFFD; the affected reports say so in their message "
+                        "(use --encoding if the file is in another encoding)"
+                    )
+                    return
+                offset += len(block)
+
+    def _require(self, found: list[str]) -> None:
+        c = self.columns
+        needed = [(c.report_id, "--id-col"), (c.report_text, "--text-col")]
+        if c.patient_given:
+            needed.append((c.patient_id, "--patient-col"))
+        if c.date_given:
+            needed.append((c.report_date, "--date-col"))
+        for name, option in needed:
+            if name not in found:
+                shown = ", ".join(found) if found else "(none)"
+                raise InputError(
+                    f"{self.path}: missing required column {name!r} (name another with {option}); "
+                    f"columns found: {shown}"
+                )
+
+    def _ids(self) -> Iterator[str]:
+        if self.format == "txt":
+            files = self._txt_files()
+            if not files:
+                raise InputError(f"{self.path}: folder holds no .txt files")
+            yield from (f.stem for f in files)
+        elif self.format == "csv":
+            self._require(self._csv_header())
+            for frame in self._csv_frames([self.columns.report_id]):
+                yield from (_text(v).strip() for v in frame[self.columns.report_id])
+        elif self.format == "parquet":
+            pf = self._parquet()
+            self._require(list(pf.schema_arrow.names))
+            for batch in pf.iter_batches(batch_size=65536, columns=[self.columns.report_id]):
+                yield from (_text(v).strip() for v in batch.column(0).to_pylist())
+        else:
+            for n, obj in self._jsonl_objects():
+                for name, option in ((self.columns.report_id, "--id-col"), (self.columns.report_text, "--text-col")):
+                    if name not in obj:
+                        raise InputError(
+                            f"{self.path} line {n}: missing required key {name!r} (name another with {option}); "
+                            f"keys found: {', '.join(obj) or '(none)'}"
+                        )
+                yield _text(obj.get(self.columns.report_id)).strip()
+
+    # -- readers ------------------------------------------------------------------------------
+
+    def _txt_files(self) -> list[Path]:
+        return sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())
+
+    def _csv_header(self) -> list[str]:
+        try:
+            return list(pd.read_csv(self.path, nrows=0, encoding=self._csv_encoding()).columns)
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{self.path}: the file is empty (no header row)") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputError(f"{self.path}: not a readable CSV file: {_one_line(exc)}") from None
+
+    def _csv_encoding(self) -> str:
+        return "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
+
+    def _csv_frames(self, usecols: list[str]) -> Iterator[pd.DataFrame]:
+        try:
+            yield from pd.read_csv(
+                self.path,
+                dtype=str,
+                keep_default_na=False,
+                usecols=usecols,
+                chunksize=self.chunk_size,
+                encoding=self._csv_encoding(),
+                encoding_errors="replace",
+            )
+        except pd.errors.ParserError as exc:
+            raise InputError(f"{self.path}: malformed CSV: {_one_line(exc)}") from None
+
+    def _parquet(self) -> pq.ParquetFile:
+        try:
+            return pq.ParquetFile(self.path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{self.path}: not a readable Parquet file: {_one_line(exc)}") from None
+
+    def _jsonl_objects(self) -> Iterator[tuple[int, dict]]:
+        with self.path.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                line = raw.decode(self.encoding, errors="replace")
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{self.path} line {n}: invalid JSON: {exc.msg}") from None
+                if not isinstance(obj, dict):
+                    raise InputError(f"{self.path} line {n}: expected a JSON object, got {type(obj).__name__}")
+                yield n, obj
+
+    def _optional(self, found) -> tuple[str | None, str | None]:
+        c = self.columns
+        return (c.patient_id if c.patient_id in found else None, c.report_date if c.report_date in found else None)
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The rows in input order, `chunk_size` at a time."""
+        c = self.columns
+        chunk = Chunk()
+        if self.format == "txt":
+            for f in self._txt_files():
+                raw = f.read_bytes()
+                try:
+                    chunk.add(f.stem, raw.decode(self.encoding))
+                except UnicodeDecodeError:
+                    chunk.add(f.stem, raw.decode(self.encoding, errors="replace"), note=UNDECODABLE)
+                if len(chunk) >= self.chunk_size:
+                    yield chunk
+                    chunk = Chunk()
+        elif self.format == "csv":
+            patient, date = self._optional(self._csv_header())
+            cols = [c.report_id, c.report_text] + [x for x in (patient, date) if x]
+            for frame in self._csv_frames(cols):
+                chunk = Chunk()
+                pats = frame[patient] if patient else [""] * len(frame)
+                dates = frame[date] if date else [""] * len(frame)
+                for rid, text, p, d in zip(frame[c.report_id], frame[c.report_text], pats, dates):
+                    chunk.add(rid, text, p, d)
+                yield chunk
+            chunk = Chunk()
+        elif self.format == "parquet":
+            pf = self._parquet()
+            patient, date = self._optional(pf.schema_arrow.names)
+            cols = [c.report_id, c.report_text] + [x for x in (patient, date) if x]
+            for batch in pf.iter_batches(batch_size=self.chunk_size, columns=cols):
+                data = batch.to_pydict()
+                n = batch.num_rows
+                chunk = Chunk()
+                for i in range(n):
+                    chunk.add(
+                        data[c.report_id][i],
+                        data[c.report_text][i],
+                        data[patient][i] if patient else "",
+                        data[date][i] if date else "",
+                    )
+                yield chunk
+            chunk = Chunk()
+        else:
+            for _, obj in self._jsonl_objects():
+                chunk.add(obj.get(c.report_id), obj.get(c.report_text), obj.get(c.patient_id), obj.get(c.report_date))
+                if len(chunk) >= self.chunk_size:
+                    yield chunk
+                    chunk = Chunk()
+        if len(chunk):
+            yield chunk
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,227 @@
+"""Load and check the rule files in patterns/.
+
+Every rule file is JSON; target, ConText and section rules use medspaCy's own format
+(`{"target_rules": [...]}`, `{"context_rules": [...]}`, `{"section_rules": [...]}`).
+A broken file fails here, at load, with the file, the entry and what was expected, so a
+clinical informaticist editing a phrase never meets a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medspacy.context import ConTextRule
+from medspacy.section_detection import SectionRule
+from medspacy.target_matcher import TargetRule
+
+from ..errors import RuleError
+from ..schema import FINDINGS, MODIC_TYPES
+
+TARGET_FILE = "target_rules.json"
+CONTEXT_FILE = "context_rules.json"
+SECTION_FILE = "section_rules.json"
+SIGNAL_FILE = "signal_rules.json"
+PREFILTER_FILE = "prefilter.json"
+
+CONTEXT_CATEGORIES = {
+    "NEGATED_EXISTENCE",
+    "POSSIBLE_EXISTENCE",
+    "HYPOTHETICAL",
+    "HISTORICAL",
+    "TERMINATE",
+    "PSEUDO",
+}
+#: Section categories the pipeline understands (others are allowed but count as current).
+SECTION_CATEGORIES = {"history", "comparison", "technique", "findings", "impression", "addendum", "other"}
+
+
+def _read_json(path: Path, key: str) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise RuleError(f"{path}: rule file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise RuleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise RuleError(f"{path}: expected a JSON object with a list under {key!r}")
+    for i, entry in enumerate(data[key]):
+        if not isinstance(entry, dict):
+            raise RuleError(f"{path}: entry {i} under {key!r} is not a JSON object")
+    return data[key]
+
+
+def _where(path: Path, i: int, entry: dict[str, Any]) -> str:
+    return f"{path}: entry {i} ({entry.get('literal', '?')!r})"
+
+
+def _check_pattern(path: Path, i: int, entry: dict[str, Any]) -> None:
+    pattern = entry.get("pattern")
+    if pattern is None:
+        if not isinstance(entry.get("literal"), str) or not entry["literal"].strip():
+            raise RuleError(f"{_where(path, i, entry)}: needs a non-empty 'literal' or a 'pattern'")
+        return
+    if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise RuleError(f"{_where(path, i, entry)}: 'pattern' is not a valid regular expression: {exc}") from None
+    elif not (isinstance(pattern, list) and all(isinstance(t, dict) for t in pattern)):
+        raise RuleError(
+            f"{_where(path, i, entry)}: 'pattern' must be a regular expression string "
+            "or a list of spaCy token patterns (objects)"
+        )
+
+
+def _build(path: Path, i: int, entry: dict[str, Any], cls: type) -> Any:
+    try:
+        return cls.from_dict(dict(entry))
+    except (ValueError, TypeError) as exc:
+        message = " ".join(str(exc).split())
+        raise RuleError(f"{_where(path, i, entry)}: {message}") from None
+
+
+def load_target_rules(path: Path) -> list[TargetRule]:
+    """Target rules: category is a finding name; metadata carries the normalised value."""
+    rules = []
+    for i, entry in enumerate(_read_json(path, "target_rules")):
+        _check_pattern(path, i, entry)
+        category = entry.get("category")
+        if category not in FINDINGS:
+            raise RuleError(
+                f"{_where(path, i, entry)}: category {category!r} is not one of {', '.join(FINDINGS)}"
+            )
+        meta = entry.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise RuleError(f"{_where(path, i, entry)}: 'metadata' must be an object")
+        if category == "modic" and meta.get("modic_type") not in MODIC_TYPES:
+            raise RuleError(
+                f"{_where(path, i, entry)}: a modic rule needs metadata.modic_type, one of {', '.join(MODIC_TYPES)}"
+            )
+        for flag in ("bare", "descriptive"):
+            if flag in meta and not isinstance(meta[flag], bool):
+                raise RuleError(f"{_where(path, i, entry)}: metadata.{flag} must be true or false")
+        rules.append(_build(path, i, entry, TargetRule))
+    return rules
+
+
+def load_context_rules(path: Path) -> list[ConTextRule]:
+    """ConText modifier rules in medspaCy's format, with the categories this pipeline reads."""
+    rules = []
+    for i, entry in enumerate(_read_json(path, "context_rules")):
+        _check_pattern(path, i, entry)
+        category = str(entry.get("category", "")).upper()
+        if category not in CONTEXT_CATEGORIES:
+            raise RuleError(
+                f"{_where(path, i, entry)}: category {entry.get('category')!r} is not one of "
+                f"{', '.join(sorted(CONTEXT_CATEGORIES))}"
+            )
+        for key in ("allowed_types", "excluded_types"):
+            if key in entry:
+                bad = [t for t in entry[key] if t not in FINDINGS]
+                if bad:
+                    raise RuleError(f"{_where(path, i, entry)}: {key} names unknown findings {bad}")
+                entry = {**entry, key: set(entry[key])}
+        rules.append(_build(path, i, entry, ConTextRule))
+    return rules
+
+
+@dataclass(frozen=True)
+class SectionHeader:
+    """One section header rule: the regex that finds it and the section it opens."""
+
+    literal: str
+    category: str
+    regex: str
+
+
+def load_section_rules(path: Path) -> list[SectionHeader]:
+    """Section rules in medspaCy's SectionRule format; `pattern`, when given, is a regex."""
+    headers = []
+    for i, entry in enumerate(_read_json(path, "section_rules")):
+        _check_pattern(path, i, entry)
+        rule = _build(path, i, entry, SectionRule)
+        if rule.category not in SECTION_CATEGORIES:
+            raise RuleError(
+                f"{_where(path, i, entry)}: category {rule.category!r} is not one of "
+                f"{', '.join(sorted(SECTION_CATEGORIES))}"
+            )
+        if isinstance(rule.pattern, list):
+            raise RuleError(f"{_where(path, i, entry)}: section 'pattern' must be a regular expression string")
+        regex = rule.pattern or r"\s+".join(re.escape(w) for w in rule.literal.split())
+        headers.append(SectionHeader(rule.literal, rule.category, regex))
+    return headers
+
+
+@dataclass(frozen=True)
+class SignalRules:
+    """Vocabulary for Modic types described by MRI signal instead of named."""
+
+    sequences: dict[str, str]
+    intensities: dict[str, str]
+    anchor: str
+    types: list[dict[str, str]]
+    attributions: str = ""
+
+
+def load_signal_rules(path: Path) -> SignalRules:
+    if not path.is_file():
+        raise RuleError(f"{path}: rule file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RuleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    for key, kind in (("sequences", dict), ("intensities", dict), ("anchor", str), ("types", list)):
+        if not isinstance(data.get(key), kind):
+            raise RuleError(f"{path}: expected {key!r} to be a JSON {'object' if kind is dict else kind.__name__}")
+    for key in ("sequences", "intensities"):
+        for name, regex in data[key].items():
+            _compile(path, f"{key}.{name}", regex)
+    _compile(path, "anchor", data["anchor"])
+    if "attributions" in data:
+        _compile(path, "attributions", data["attributions"])
+    for i, entry in enumerate(data["types"]):
+        if entry.get("modic_type") not in MODIC_TYPES:
+            raise RuleError(f"{path}: types entry {i}: modic_type must be one of {', '.join(MODIC_TYPES)}")
+        for seq, value in entry.items():
+            if seq != "modic_type" and (seq not in data["sequences"] or value not in data["intensities"]):
+                raise RuleError(
+                    f"{path}: types entry {i}: {seq!r}: {value!r} names an unknown sequence or intensity"
+                )
+    return SignalRules(
+        data["sequences"], data["intensities"], data["anchor"], data["types"], data.get("attributions", "")
+    )
+
+
+def load_prefilter(path: Path) -> re.Pattern[str]:
+    """The trigger regex: a sentence is analysed only if it matches one of these."""
+    triggers = []
+    for i, entry in enumerate(_read_json(path, "triggers")):
+        regex = entry.get("pattern")
+        if not isinstance(regex, str):
+            raise RuleError(f"{path}: entry {i}: expected a 'pattern' string")
+        _compile(path, f"entry {i}", regex)
+        triggers.append(f"(?:{regex})")
+    return re.compile("|".join(triggers), re.IGNORECASE)
+
+
+def _compile(path: Path, where: str, regex: str) -> re.Pattern[str]:
+    try:
+        return re.compile(regex, re.IGNORECASE)
+    except (re.error, TypeError) as exc:
+        raise RuleError(f"{path}: {where}: not a valid regular expression: {exc}") from None
+
+
+def check_prefilter_covers(prefilter: re.Pattern[str], rules: list[TargetRule], path: Path) -> None:
+    """Every target rule's literal must pass the prefilter, or the rule could never fire."""
+    for i, rule in enumerate(rules):
+        if not prefilter.search(rule.literal):
+            raise RuleError(
+                f"{path}: entry {i} ({rule.literal!r}): its literal does not match any trigger in "
+                f"{PREFILTER_FILE}; add a trigger so sentences holding it are analysed"
+            )

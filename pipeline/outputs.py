@@ -1,0 +1,108 @@
+"""Write mentions.csv, findings.csv, reports.csv and results.duckdb holding the same tables.
+
+CSVs are streamed chunk by chunk under temporary names and renamed when the run ends, so
+a failed run never leaves a half-written table that looks complete. Booleans are written
+`true`/`false`; DuckDB loads the CSVs with the column types of schema.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from .errors import ModicError
+from .schema import SQL_TYPES, TABLES
+
+if TYPE_CHECKING:  # imported for types only: run.py imports this module
+    from .io import Chunk
+    from .run import ReportResult
+
+DB_NAME = "results.duckdb"
+PARTIAL = ".partial"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+class ResultWriter:
+    """Context manager: `write(chunk, results)` per chunk; tables are published on a clean exit."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModicError(f"{self.out_dir}: cannot create output folder: {exc.strerror}") from None
+        self._files = {}
+        self._writers = {}
+
+    def _path(self, table: str, partial: bool = False) -> Path:
+        return self.out_dir / f"{table}.csv{PARTIAL if partial else ''}"
+
+    def __enter__(self) -> ResultWriter:
+        for table, columns in TABLES.items():
+            try:
+                fh = self._path(table, partial=True).open("w", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise ModicError(f"{self.out_dir}: cannot write {table}.csv: {exc.strerror}") from None
+            self._files[table] = fh
+            self._writers[table] = csv.writer(fh, lineterminator="\n")
+            self._writers[table].writerow(columns)
+        return self
+
+    def write(self, chunk: Chunk, results: list[ReportResult]) -> None:
+        mentions, findings, reports = (self._writers[t] for t in ("mentions", "findings", "reports"))
+        for i, r in enumerate(results):
+            ids = (chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i])
+            for m in r.mentions:
+                mentions.writerow(
+                    [*ids]
+                    + [_cell(getattr(m, col)) for col in TABLES["mentions"][3:]]
+                )
+            for f in r.findings:
+                findings.writerow([*ids] + [_cell(getattr(f, col)) for col in TABLES["findings"][3:]])
+            message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
+            reports.writerow(
+                [*ids, r.status, message, r.n_mentions, r.modic_levels, _cell(r.qualifying_modic)]
+                + [_cell(r.exclusions[name]) for name in TABLES["reports"][8:]]
+            )
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for fh in self._files.values():
+            fh.close()
+        if exc_type is not None:
+            for table in TABLES:
+                self._path(table, partial=True).unlink(missing_ok=True)
+            return
+        for table in TABLES:
+            os.replace(self._path(table, partial=True), self._path(table))
+        build_database(self.out_dir)
+
+
+def build_database(out_dir: Path) -> Path:
+    """(Re)build results.duckdb from the three CSVs, typed as schema.py says."""
+    target = out_dir / DB_NAME
+    partial = out_dir / (DB_NAME + PARTIAL)
+    partial.unlink(missing_ok=True)
+    with duckdb.connect(str(partial)) as con:
+        for table, columns in TABLES.items():
+            types = {col: SQL_TYPES.get(col, "VARCHAR") for col in columns}
+            text_cols = [col for col, t in types.items() if t == "VARCHAR"]
+            con.execute(
+                f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+                f"columns = {_struct(types)}, force_not_null = {text_cols!r}, quote = '\"', escape = '\"')",
+                [str(out_dir / f"{table}.csv")],
+            )
+    os.replace(partial, target)
+    return target
+
+
+def _struct(types: dict[str, str]) -> str:
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"

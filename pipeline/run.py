@@ -1,0 +1,75 @@
+"""The extract job as a recipe: read in chunks -> analyse -> mentions -> findings -> write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .extract import Mention, mentions_of
+from .io import ReportSource
+from .nlp import Analyzer
+from .outputs import ResultWriter
+from .resolve import Finding, resolve, summarise
+from .schema import EXCLUSIONS, STATUS_EMPTY, STATUS_ERROR, STATUS_OK
+
+
+@dataclass
+class ReportResult:
+    """Everything extracted from one report."""
+
+    status: str
+    message: str = ""
+    mentions: list[Mention] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    n_mentions: int = 0
+    modic_levels: str = ""
+    qualifying_modic: bool = False
+    exclusions: dict[str, bool] = field(default_factory=lambda: {name: False for name in EXCLUSIONS})
+
+
+def _result(mentions: list[Mention]) -> ReportResult:
+    findings = resolve(mentions)
+    s = summarise(mentions, findings)
+    return ReportResult(STATUS_OK, "", mentions, findings, s.n_mentions, s.modic_levels, s.qualifying_modic, s.exclusions)
+
+
+def process_texts(analyzer: Analyzer, texts: list[str]) -> list[ReportResult]:
+    """Analyse a batch of report texts; one result per text, in order, never raising for one bad report."""
+    results: list[ReportResult | None] = [None] * len(texts)
+    todo = []
+    for i, text in enumerate(texts):
+        if not text or not text.strip():
+            results[i] = ReportResult(STATUS_EMPTY, "report text is empty")
+        else:
+            todo.append(i)
+    try:
+        for i, report in zip(todo, analyzer.analyse([texts[i] for i in todo])):
+            results[i] = _result(mentions_of(report))
+    except Exception:  # noqa: BLE001 - isolate the report that failed, keep the rest
+        for i in todo:
+            try:
+                report = next(analyzer.analyse([texts[i]]))
+                results[i] = _result(mentions_of(report))
+            except Exception as exc:  # noqa: BLE001
+                results[i] = ReportResult(STATUS_ERROR, f"extraction failed: {type(exc).__name__}: {exc}")
+    return [r for r in results if r is not None]
+
+
+def extract(
+    source: ReportSource,
+    out_dir: Path,
+    analyzer: Analyzer,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Run extraction over every report of `source`, writing mentions, findings and reports to out_dir."""
+    counts = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
+    with ResultWriter(out_dir) as writer:
+        for chunk in source.chunks():
+            results = process_texts(analyzer, chunk.texts)
+            writer.write(chunk, results)
+            for r in results:
+                counts[r.status] += 1
+            if progress:
+                progress(len(results))
+    return counts

@@ -1,0 +1,98 @@
+"""Column names and allowed values, defined once for writers, readers, evaluation and tests."""
+
+from __future__ import annotations
+
+MODIC = "modic"
+ENDPLATE_FINDINGS = (
+    "schmorl_node",
+    "endplate_irregularity",
+    "endplate_sclerosis",
+    "endplate_erosion",
+    "endplate_fracture",
+)
+EXCLUSIONS = ("nerve_compression", "instability", "infection", "fracture", "tumor", "fusion")
+FINDINGS = (MODIC, *ENDPLATE_FINDINGS, *EXCLUSIONS)
+
+MODIC_TYPES = ("1", "2", "3", "1/2", "2/3", "unspecified")
+#: Modic types that make imaging qualify for basivertebral nerve ablation.
+QUALIFYING_TYPES = ("1", "2", "1/2", "2/3")
+QUALIFYING_LEVELS = ("L3-L4", "L4-L5", "L5-S1")
+
+#: Disc levels in anatomical order (cervical and thoracic included so nothing is lost).
+DISC_LEVELS = (
+    *(f"C{i}-C{i + 1}" for i in range(2, 7)),
+    "C7-T1",
+    *(f"T{i}-T{i + 1}" for i in range(1, 12)),
+    "T12-L1",
+    *(f"L{i}-L{i + 1}" for i in range(1, 5)),
+    "L5-S1",
+)
+LEVEL_ORDER = {level: i for i, level in enumerate(DISC_LEVELS)}
+
+#: Sections whose mentions never count as current findings.
+NON_CURRENT_SECTIONS = ("history", "comparison", "technique")
+
+STATUS_OK, STATUS_EMPTY, STATUS_ERROR = "ok", "empty", "error"
+
+ID_COLUMNS = ("report_id", "patient_id", "report_date")
+
+MENTION_COLUMNS = (
+    *ID_COLUMNS,
+    "finding",
+    "modic_type",
+    "level",
+    "section",
+    "negated",
+    "uncertain",
+    "hypothetical",
+    "historical",
+    "current",
+    "text",
+    "sentence",
+    "start_char",
+    "end_char",
+)
+
+FINDING_COLUMNS = (
+    *ID_COLUMNS,
+    "level",
+    "finding",
+    "modic_type",
+    "uncertain",
+    "section",
+    "evidence",
+    "start_char",
+    "end_char",
+)
+
+REPORT_COLUMNS = (
+    *ID_COLUMNS,
+    "status",
+    "message",
+    "n_mentions",
+    "modic_levels",
+    "qualifying_modic",
+    *EXCLUSIONS,
+)
+
+#: DuckDB column types; every column not named here is VARCHAR.
+SQL_TYPES = {
+    "report_date": "DATE",
+    "negated": "BOOLEAN",
+    "uncertain": "BOOLEAN",
+    "hypothetical": "BOOLEAN",
+    "historical": "BOOLEAN",
+    "current": "BOOLEAN",
+    "start_char": "BIGINT",
+    "end_char": "BIGINT",
+    "n_mentions": "BIGINT",
+    "qualifying_modic": "BOOLEAN",
+    **{name: "BOOLEAN" for name in EXCLUSIONS},
+}
+
+TABLES = {"mentions": MENTION_COLUMNS, "findings": FINDING_COLUMNS, "reports": REPORT_COLUMNS}
+
+
+def level_sort_key(level: str) -> int:
+    """Anatomical order of a disc level; an empty level sorts last."""
+    return LEVEL_ORDER.get(level, len(LEVEL_ORDER))
