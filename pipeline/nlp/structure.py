@@ -163,6 +163,8 @@ def _split_inline(text: str, start: int, end: int):
     for m in _INLINE_BREAK.finditer(text, start, end):
         if _ABBREVIATIONS.search(text[max(start, m.start() - 8) : m.start()]):
             continue
+        if not text[cuts[-1] : m.start()].strip(" \t?!.,;()0123456789"):
+            continue  # a leading "?" or a list number "1." belongs to the sentence that follows
         cuts.append(m.start())
         cuts.append(m.end())
     cuts.append(end)

@@ -1,0 +1,81 @@
+"""Sections and sentences found in the raw text (no spaCy)."""
+
+import pytest
+
+from pipeline.nlp.rules import load_section_rules
+from pipeline.nlp.structure import Structurer
+
+from .conftest import PATTERNS
+
+
+@pytest.fixture(scope="module")
+def structurer():
+    return Structurer(load_section_rules(PATTERNS / "section_rules.json"))
+
+
+def section_of(structurer, text, phrase):
+    i = text.index(phrase)
+    for s in structurer.split(text):
+        if s.start <= i < s.end:
+            return s.section
+    raise AssertionError(f"{phrase!r} is in no sentence")
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase", "section"),
+    [
+        ("INDICATION: Modic 1 at L4-5.\nFINDINGS: Modic 2 at L5-S1.", "Modic 1", "history"),
+        ("INDICATION: Modic 1 at L4-5.\nFINDINGS: Modic 2 at L5-S1.", "Modic 2", "findings"),
+        ("Clinical details: LBP.\n\nReport:\nModic type II at L4/5.\n\nOpinion: Modic II.", "Modic type II", "findings"),
+        ("Clinical details: LBP.\n\nReport:\nModic type II at L4/5.\n\nOpinion: Modic II.", "Modic II.", "impression"),
+        ("CLINICAL HISTORY: back pain\nIMPRESSION: Modic 1", "Modic 1", "impression"),
+        ("clinical history - back pain\nimpression - Modic 1", "back pain", "history"),
+        ("History: LBP, known Modic 1.\n\nMRI lumbar spine:\nModic 1 at L4/5.", "Modic 1 at", "other"),
+        ("Clinical details: ?discitis\n\nL3/4 endplate oedema.", "L3/4 endplate", "body"),
+        ("COMPARISON: MRI 2019 showed Modic 1.\nFINDINGS:\nModic 2.", "MRI 2019", "comparison"),
+        ("FINDINGS:,Normal.,COMPARISON: MRI 2004.,There is a fusion at L5-S1.,IMPRESSION:,Fusion.",
+         "There is a fusion", "body"),
+        ("TECHNIQUE: Sagittal T1, T2 and STIR.\nModic 1 at L4-5.", "Modic 1", "body"),
+        ("LSS MRI :\nModec type II noted.", "Modec", "other"),
+        ("Modic type 2 at L5-S1.", "Modic", "body"),
+        ("ADDENDUM: Modic 1 change at L4-5 was missed.", "Modic 1", "addendum"),
+        (",HX:, Known Modic change.,EXAM:, Reflexes normal.,COURSE:, MRI showed Modic 1.", "Known", "history"),
+        (",HX:, Known Modic change.,EXAM:, Reflexes normal.,COURSE:, MRI showed Modic 1.", "MRI showed", "findings"),
+    ],
+)
+def test_sections(structurer, text, phrase, section):
+    assert section_of(structurer, text, phrase) == section
+
+
+def sentences(structurer, text):
+    return [text[s.start : s.end] for s in structurer.split(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Disc bulge at L4-5. Modic type 1 change.", ["Disc bulge at L4-5.", "Modic type 1 change."]),
+        ("Disc bulge at L4-5\nwith Modic type 1 change.", ["Disc bulge at L4-5\nwith Modic type 1 change."]),
+        ("- disc bulge\n- Modic 2", ["- disc bulge", "- Modic 2"]),
+        ("L4-5: bulge/// L5-S1: Modic 2", ["L4-5: bulge", "L5-S1: Modic 2"]),
+        ("Measures approx. 5 mm. Modic 1.", ["Measures approx. 5 mm.", "Modic 1."]),
+        ("1. Modic 1 at L4-5. 2. No stenosis.", ["1. Modic 1 at L4-5.", "2. No stenosis."]),
+        ("Retrolisthesis 6.5mm. Modic 1.", ["Retrolisthesis 6.5mm.", "Modic 1."]),
+    ],
+)
+def test_sentences(structurer, text, expected):
+    assert sentences(structurer, text) == expected
+
+
+def test_level_header_applies_to_lines_below_until_blank_line(structurer):
+    text = "L5/S1 level :\nCentral protrusion.\nModic type II noted.\n\nMultiple Schmorl nodes."
+    headers = {text[s.start : s.end]: s.header for s in structurer.split(text)}
+    assert headers["Modic type II noted."] == ("L5-S1",)
+    assert headers["Multiple Schmorl nodes."] == ()
+
+
+def test_offsets_point_into_the_original_text(structurer):
+    text = "EXAM: MRI\r\nFINDINGS:\r\n  Modic type 1 at L4-5.  \r\n"
+    for s in structurer.split(text):
+        assert text[s.start : s.end] == text[s.start : s.end].strip()
+    assert "Modic type 1 at L4-5." in sentences(structurer, text)
