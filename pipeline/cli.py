@@ -38,9 +38,7 @@ class Progress:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate else 0.0
-            click.echo(
-                f"{self.done}/{self.total} reports, {rate:.0f} reports/s, ETA {eta:.0f} s", err=True
-            )
+            click.echo(f"{self.done}/{self.total} reports, {rate:.0f} reports/s, ETA {eta:.0f} s", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -128,11 +126,20 @@ def extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encodi
 @main.command()
 @click.argument("gold_path", metavar="GOLD", type=click.Path(path_type=Path))
 @click.option(
-    "--split", type=click.Choice(["all", "dev", "heldout"]), default="all", show_default=True,
+    "--split",
+    type=click.Choice(["all", "dev", "heldout"]),
+    default="all",
+    show_default=True,
     help="Which gold reports to score.",
 )
-@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("disagreements.csv"),
-              show_default=True, help="Where to write the disagreements.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=Path("disagreements.csv"),
+    show_default=True,
+    help="Where to write the disagreements.",
+)
 @click.option("--patterns", type=click.Path(path_type=Path, file_okay=False), help=PATTERNS_HELP)
 def evaluate(gold_path, split, out_path, patterns):
     """Precision, recall and F1 against a gold JSONL file (format of ANNOTATION.md)."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .errors import InputError
 from .levels import find_levels
-from .run import ReportResult, process_texts
 from .nlp import Analyzer
+from .run import ReportResult, process_texts
 from .schema import ENDPLATE_FINDINGS, EXCLUSIONS, MODIC
 
 GOLD_KEYS = ("report_id", "report_text", "gold")
@@ -80,13 +80,9 @@ class Evaluation:
     def table(self) -> str:
         lines = [f"{'measure':<28}{'P':>7}{'R':>7}{'F1':>7}{'TP':>6}{'FP':>5}{'FN':>5}"]
         for name, s in self.scores.items():
-            lines.append(
-                f"{name:<28}{s.precision:>7.3f}{s.recall:>7.3f}{s.f1:>7.3f}{s.tp:>6}{s.fp:>5}{s.fn:>5}"
-            )
+            lines.append(f"{name:<28}{s.precision:>7.3f}{s.recall:>7.3f}{s.f1:>7.3f}{s.tp:>6}{s.fp:>5}{s.fn:>5}")
         if self.uncertain_total:
-            lines.append(
-                f"modic uncertain flag agrees on {self.uncertain_agree}/{self.uncertain_total} matched levels"
-            )
+            lines.append(f"modic uncertain flag agrees on {self.uncertain_agree}/{self.uncertain_total} matched levels")
         lines.append(f"{self.n_reports} reports, {len(self.disagreements)} disagreements")
         return "\n".join(lines)
 
@@ -97,6 +93,23 @@ def _sentences_naming(text: str, level: str) -> str:
     return " | ".join(hits[:3])
 
 
+@dataclass
+class _Noter:
+    """Records a level-wise disagreement with the sentence that explains it."""
+
+    ev: Evaluation
+    report_id: str
+    text: str
+    evidence: dict
+
+    def __call__(self, measure: str, kind: str, key: tuple, finding: str = MODIC) -> None:
+        level = key[0]
+        sentence = self.evidence.get((level, finding), "") if kind == "FP" else _sentences_naming(self.text, level)
+        self.ev.disagreements.append(
+            {"report_id": self.report_id, "measure": measure, "kind": kind, "item": ":".join(key), "sentence": sentence}
+        )
+
+
 def score(gold_reports: list[dict], results: Iterable[ReportResult]) -> Evaluation:
     names = ["modic level+type", "modic level", "endplate findings", *EXCLUSIONS]
     scores = {n: Score() for n in names}
@@ -105,13 +118,7 @@ def score(gold_reports: list[dict], results: Iterable[ReportResult]) -> Evaluati
         rid, text, gold = item["report_id"], item["report_text"], item["gold"]
         modic = [f for f in result.findings if f.finding == MODIC and f.level]
         evidence = {(f.level, f.finding): f.evidence for f in result.findings}
-
-        def note(measure: str, kind: str, key: tuple, finding: str = MODIC) -> None:
-            level = key[0]
-            sentence = evidence.get((level, finding), "") if kind == "FP" else _sentences_naming(text, level)
-            ev.disagreements.append(
-                {"report_id": rid, "measure": measure, "kind": kind, "item": ":".join(key), "sentence": sentence}
-            )
+        note = _Noter(ev, rid, text, evidence)
 
         g_lt = {(m["level"], m["type"]) for m in gold["modic"]}
         s_lt = {(f.level, f.modic_type) for f in modic}
@@ -142,8 +149,13 @@ def score(gold_reports: list[dict], results: Iterable[ReportResult]) -> Evaluati
             if fps or fns:
                 sentence = next((f.evidence for f in result.findings if f.finding == name), "")
                 ev.disagreements.append(
-                    {"report_id": rid, "measure": name, "kind": "FP" if fps else "FN", "item": name,
-                     "sentence": sentence}
+                    {
+                        "report_id": rid,
+                        "measure": name,
+                        "kind": "FP" if fps else "FN",
+                        "item": name,
+                        "sentence": sentence,
+                    }
                 )
     return ev
 

@@ -127,7 +127,7 @@ def _sentence_mentions(text: str, sentence, found: list[_Found]) -> list[Mention
 
 
 def _hedge_described_modic(mentions: list[Mention]) -> list[Mention]:
-    """"STIR bright endplate signal, ?early Modic 1": a hedged reading hedges the description too."""
+    """ "STIR bright endplate signal, ?early Modic 1": a hedged reading hedges the description too."""
     hedged = {m.level for m in mentions if m.finding == MODIC and m.uncertain and not m.descriptive}
     return [
         replace(m, uncertain=True) if m.finding == MODIC and m.descriptive and m.level in hedged else m

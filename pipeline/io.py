@@ -206,7 +206,8 @@ class ReportSource:
 
     def _csv_header(self) -> list[str]:
         try:
-            return list(pd.read_csv(self.path, nrows=0, encoding=self._csv_encoding()).columns)
+            header = pd.read_csv(self.path, nrows=0, encoding=self._csv_encoding(), encoding_errors="replace")
+            return list(header.columns)
         except pd.errors.EmptyDataError:
             raise InputError(f"{self.path}: the file is empty (no header row)") from None
         except (pd.errors.ParserError, ValueError) as exc:

@@ -45,16 +45,14 @@ _NAMED = {
 
 _SIDE_BELOW = r"(?:inferior|lower|caudal|under)"
 _SIDE_ABOVE = r"(?:superior|upper|cranial|top)"
-_LEFT_SIDE = re.compile(
-    rf"(?:({_SIDE_BELOW})|({_SIDE_ABOVE}))\s+(?:{_END_PLATE}\s+(?:of\s+)?(?:the\s+)?)?$", re.I
-)
-_RIGHT_SIDE = re.compile(
-    rf"^\s*(?:vertebral\s+(?:body\s+)?)?(?:({_SIDE_BELOW})|({_SIDE_ABOVE}))\s+{_END_PLATE}", re.I
-)
+_LEFT_SIDE = re.compile(rf"(?:({_SIDE_BELOW})|({_SIDE_ABOVE}))\s+(?:{_END_PLATE}\s+(?:of\s+)?(?:the\s+)?)?$", re.I)
+_RIGHT_SIDE = re.compile(rf"^\s*(?:vertebral\s+(?:body\s+)?)?(?:({_SIDE_BELOW})|({_SIDE_ABOVE}))\s+{_END_PLATE}", re.I)
 # "L4 and L5 endplates", "endplates of L5 and S1", "L4 over L5", "L4 on L5"
 _JOIN_AND = re.compile(r"^\s*(?:and|&|\+|/)\s*(?:(?:inferior|superior|upper|lower)\s+)?$", re.I)
 _JOIN_OVER = re.compile(r"^\s*(?:over|on)\s+(?:the\s+)?$", re.I)
-_JOIN_RANGE = re.compile(r"^\s*(?:-|\u2013|\u2014|to|through|thru|down\s+to|till|until)\s+(?:the\s+)?$|^\s*[-\u2013]\s*$", re.I)
+_JOIN_RANGE = re.compile(
+    r"^\s*(?:-|\u2013|\u2014|to|through|thru|down\s+to|till|until)\s+(?:the\s+)?$|^\s*[-\u2013]\s*$", re.I
+)
 _ROOTS_AFTER = re.compile(r"^\s*(?:nerve|root|roots|dermatom|radicul|segment)", re.I)
 _ENDPLATE_NEAR = re.compile(rf"{_END_PLATE}|vertebra(?:l|e)?\s+bod", re.I)
 
@@ -201,9 +199,7 @@ def find_levels(text: str) -> list[LevelGroup]:
     return groups
 
 
-_HEADER = re.compile(
-    r"^[\s\-*\u2022.>]*(?:at\s+)?(?:the\s+)?(?:level\s+(?:of\s+)?)?$", re.I
-)
+_HEADER = re.compile(r"^[\s\-*\u2022.>]*(?:at\s+)?(?:the\s+)?(?:level\s+(?:of\s+)?)?$", re.I)
 _HEADER_TAIL = re.compile(r"^\s*(?:levels?|discs?|disks?|interspaces?|segments?)?\s*(?::|-\s|\u2013\s)", re.I)
 
 
@@ -257,9 +253,7 @@ def _clauses(text: str, protected: list[tuple[int, int]]) -> list[tuple[int, int
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def assign_levels(
-    text: str, targets: list[Target], header: tuple[str, ...] = ()
-) -> list[tuple[str, ...]]:
+def assign_levels(text: str, targets: list[Target], header: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """The disc levels of each target in one sentence.
 
     Order of preference: a level in the target's own clause (the nearest after it, before
@@ -290,9 +284,7 @@ def assign_levels(
         if ci in clause_targets:
             continue
         a, b = clauses[ci]
-        rest = "".join(
-            " " if any(g.start <= i < g.end for g in groups) else ch for i, ch in enumerate(text[a:b], a)
-        )
+        rest = "".join(" " if any(g.start <= i < g.end for g in groups) else ch for i, ch in enumerate(text[a:b], a))
         if _CONTINUATION.search(text[a:b]) or not _FILLER.sub("", rest):
             earlier = [c for c in clause_targets if c < ci]
             if earlier:

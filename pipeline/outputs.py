@@ -62,10 +62,7 @@ class ResultWriter:
         for i, r in enumerate(results):
             ids = (chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i])
             for m in r.mentions:
-                mentions.writerow(
-                    [*ids]
-                    + [_cell(getattr(m, col)) for col in TABLES["mentions"][3:]]
-                )
+                mentions.writerow([*ids] + [_cell(getattr(m, col)) for col in TABLES["mentions"][3:]])
             for f in r.findings:
                 findings.writerow([*ids] + [_cell(getattr(f, col)) for col in TABLES["findings"][3:]])
             message = "; ".join(x for x in (chunk.notes[i], r.message) if x)

@@ -31,7 +31,9 @@ class ReportResult:
 def _result(mentions: list[Mention]) -> ReportResult:
     findings = resolve(mentions)
     s = summarise(mentions, findings)
-    return ReportResult(STATUS_OK, "", mentions, findings, s.n_mentions, s.modic_levels, s.qualifying_modic, s.exclusions)
+    return ReportResult(
+        STATUS_OK, "", mentions, findings, s.n_mentions, s.modic_levels, s.qualifying_modic, s.exclusions
+    )
 
 
 def process_texts(analyzer: Analyzer, texts: list[str]) -> list[ReportResult]:

@@ -145,8 +145,10 @@ def test_exclusions(run, text, exclusions):
         ("Irregular end plates at L5/S1.", {("L5-S1", "endplate_irregularity")}),
         ("Endplate sclerosis at L4-5.", {("L4-L5", "endplate_sclerosis")}),
         ("Erosion of the inferior L3 and superior L4 endplates.", {("L3-L4", "endplate_erosion")}),
-        ("The L5/S1 endplates are irregular with sclerosis.",
-         {("L5-S1", "endplate_irregularity"), ("L5-S1", "endplate_sclerosis")}),
+        (
+            "The L5/S1 endplates are irregular with sclerosis.",
+            {("L5-S1", "endplate_irregularity"), ("L5-S1", "endplate_sclerosis")},
+        ),
         ("T1 and T2 hypointense endplate sclerosis at L5-S1.", set()),  # only the Modic 3 change
         ("No Schmorl nodes.", set()),
     ],

@@ -21,26 +21,33 @@ def section_of(structurer, text, phrase):
     raise AssertionError(f"{phrase!r} is in no sentence")
 
 
+UK_REPORT = "Clinical details: LBP.\n\nReport:\nModic type II at L4/5.\n\nOpinion: Modic II."
+RUN_TOGETHER = ",HX:, Known Modic change.,EXAM:, Reflexes normal.,COURSE:, MRI showed Modic 1."
+
+
 @pytest.mark.parametrize(
     ("text", "phrase", "section"),
     [
         ("INDICATION: Modic 1 at L4-5.\nFINDINGS: Modic 2 at L5-S1.", "Modic 1", "history"),
         ("INDICATION: Modic 1 at L4-5.\nFINDINGS: Modic 2 at L5-S1.", "Modic 2", "findings"),
-        ("Clinical details: LBP.\n\nReport:\nModic type II at L4/5.\n\nOpinion: Modic II.", "Modic type II", "findings"),
-        ("Clinical details: LBP.\n\nReport:\nModic type II at L4/5.\n\nOpinion: Modic II.", "Modic II.", "impression"),
+        (UK_REPORT, "Modic type II", "findings"),
+        (UK_REPORT, "Modic II.", "impression"),
         ("CLINICAL HISTORY: back pain\nIMPRESSION: Modic 1", "Modic 1", "impression"),
         ("clinical history - back pain\nimpression - Modic 1", "back pain", "history"),
         ("History: LBP, known Modic 1.\n\nMRI lumbar spine:\nModic 1 at L4/5.", "Modic 1 at", "other"),
         ("Clinical details: ?discitis\n\nL3/4 endplate oedema.", "L3/4 endplate", "body"),
         ("COMPARISON: MRI 2019 showed Modic 1.\nFINDINGS:\nModic 2.", "MRI 2019", "comparison"),
-        ("FINDINGS:,Normal.,COMPARISON: MRI 2004.,There is a fusion at L5-S1.,IMPRESSION:,Fusion.",
-         "There is a fusion", "body"),
+        (
+            "FINDINGS:,Normal.,COMPARISON: MRI 2004.,There is a fusion at L5-S1.,IMPRESSION:,Fusion.",
+            "There is a fusion",
+            "body",
+        ),
         ("TECHNIQUE: Sagittal T1, T2 and STIR.\nModic 1 at L4-5.", "Modic 1", "body"),
         ("LSS MRI :\nModec type II noted.", "Modec", "other"),
         ("Modic type 2 at L5-S1.", "Modic", "body"),
         ("ADDENDUM: Modic 1 change at L4-5 was missed.", "Modic 1", "addendum"),
-        (",HX:, Known Modic change.,EXAM:, Reflexes normal.,COURSE:, MRI showed Modic 1.", "Known", "history"),
-        (",HX:, Known Modic change.,EXAM:, Reflexes normal.,COURSE:, MRI showed Modic 1.", "MRI showed", "findings"),
+        (RUN_TOGETHER, "Known", "history"),
+        (RUN_TOGETHER, "MRI showed", "findings"),
     ],
 )
 def test_sections(structurer, text, phrase, section):

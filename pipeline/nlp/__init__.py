@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,12 +93,14 @@ class Analyzer:
 
     def _prepare(self, text: str) -> tuple[AnalysedReport, Doc | None]:
         sentences = self.structurer.split(text)
+        hits = self.prefilter.starts(text)  # one scan of the whole report
         placed: list[tuple[int, Sentence]] = []
         pieces: list[str] = []
         offset = 0
         for s in sentences:
-            piece = text[s.start : s.end]
-            if self.prefilter.search(piece):
+            first = bisect_left(hits, s.start)
+            if first < len(hits) and hits[first] < s.end:
+                piece = text[s.start : s.end]
                 placed.append((offset, s))
                 pieces.append(piece)
                 offset += len(piece) + len(JOIN)

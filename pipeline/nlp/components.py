@@ -4,6 +4,7 @@
 import re
 from pathlib import Path
 
+from medspacy.common.util import prune_overlapping_matches
 from medspacy.context import ConText
 from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.language import Language
@@ -14,15 +15,54 @@ from .rules import SignalRules, load_context_rules, load_signal_rules, load_targ
 FINDINGS_GROUP = "findings"
 
 
-@Language.factory("modic_target_matcher", default_config={"rules": ""})
-def make_target_matcher(nlp: Language, name: str, rules: str) -> TargetMatcher:
-    """medspaCy's TargetMatcher writing to doc.spans["findings"], rules from a JSON path.
+class RuleMatcher:
+    """medspaCy TargetRules matched into doc.spans["findings"], overlaps pruned to the longest.
 
-    (medspaCy 1.3.1 cannot take `rules` in its own config: it loads them before its matcher exists.)
+    Regex rules run here over the Doc text computed once: medspaCy 1.3's RegexMatcher rebuilds
+    `doc.text_with_ws` for every pattern, which made it most of the run time. Literal and
+    token-pattern rules go through medspaCy's own TargetMatcher, and all matches are pruned
+    together with medspaCy's `prune_overlapping_matches`, as its matcher does.
     """
-    matcher = TargetMatcher(nlp, name=name, rules=None, result_type="group", span_group_name=FINDINGS_GROUP)
-    matcher.add(load_target_rules(Path(rules)))
-    return matcher
+
+    def __init__(self, nlp: Language, name: str, rules: list):
+        self._regex = [
+            (rule, re.compile(rule.pattern, re.IGNORECASE)) for rule in rules if isinstance(rule.pattern, str)
+        ]
+        others = [rule for rule in rules if not isinstance(rule.pattern, str)]
+        self._others = None
+        if others:
+            # medspaCy 1.3.1 cannot take `rules` in its own config: it loads them before its matcher exists
+            self._others = TargetMatcher(nlp, name=name, rules=None, result_type=None)
+            self._others.add(others)
+
+    def __call__(self, doc: Doc) -> Doc:
+        text = doc.text
+        matches = []
+        for key, (_, rx) in enumerate(self._regex):
+            for m in rx.finditer(text):
+                span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
+                if span is not None and len(span):
+                    matches.append((key, span.start, span.end))
+        others = self._others(doc) if self._others is not None else []
+        base = len(self._regex)
+        matches += [(base + j, s.start, s.end) for j, s in enumerate(others)]
+        spans = []
+        for key, start, end in prune_overlapping_matches(matches) if matches else []:
+            if key >= base:
+                spans.append(others[key - base])
+                continue
+            rule = self._regex[key][0]
+            span = Span(doc, start, end, label=rule.category)
+            span._.target_rule = rule
+            spans.append(span)
+        doc.spans[FINDINGS_GROUP] = spans
+        return doc
+
+
+@Language.factory("modic_target_matcher", default_config={"rules": ""})
+def make_target_matcher(nlp: Language, name: str, rules: str) -> RuleMatcher:
+    """Target rules from a JSON path into doc.spans["findings"]."""
+    return RuleMatcher(nlp, name, load_target_rules(Path(rules)))
 
 
 @Language.factory("modic_context", default_config={"rules": ""})
@@ -53,7 +93,8 @@ class SignalTyper:
     def __init__(self, rules: SignalRules):
         self.rules = rules
         seq = "|".join(f"(?:{r})" for r in rules.sequences.values())
-        seq_list = rf"(?:{seq})(?:[\s-]*(?:weighted|w|wi)\b)?(?:\s*(?:and|/|,|&|or)\s*(?:{seq})(?:[\s-]*(?:weighted|w|wi)\b)?)*"
+        one = rf"(?:{seq})(?:[\s-]*(?:weighted|w|wi)\b)?"
+        seq_list = rf"{one}(?:\s*(?:and|/|,|&|or)\s*{one})*"
         intensity = "|".join(f"(?:{r})" for r in rules.intensities.values())
         self._seq = {name: re.compile(rf"^(?:{r})", re.I) for name, r in rules.sequences.items()}
         self._seq_any = re.compile(seq, re.I)
@@ -156,4 +197,3 @@ def sentence_starts(doc: Doc, starts: list[int]) -> Doc:
     for token in doc:
         token.is_sent_start = token.idx in wanted or token.i == 0
     return doc
-
