@@ -55,6 +55,9 @@ class ModicGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # output piped into `head` and closed: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for the user
             if os.environ.get("MODIC_DEBUG"):
                 raise
