@@ -317,3 +317,33 @@ def test_evaluate_prints_scores_and_writes_disagreements(tmp_path):
         ("G2", "FN", "L5-S1:1"),
         ("G2", "FN", "fusion"),
     }
+
+
+def test_a_report_that_fails_is_kept_with_status_error(tmp_path, monkeypatch):
+    import pipeline.run as run_module
+
+    real = run_module.mentions_of
+
+    def flaky(report):
+        if "poison" in report.text:
+            raise ValueError("simulated failure")
+        return real(report)
+
+    monkeypatch.setattr(run_module, "mentions_of", flaky)
+    src = write_csv(
+        tmp_path / "in.csv",
+        [("R1", "", "", "Modic 2 at L5-S1."), ("R2", "", "", "poison Modic 1"), ("R3", "", "", "Modic 1 at L4-5.")],
+    )
+    result = invoke("extract", src, "--out", tmp_path / "o", "--quiet")
+    assert result.exit_code == 0, result.output
+    reports = {r["report_id"]: r for r in read(tmp_path / "o", "reports")}
+    assert reports["R2"]["status"] == "error" and "simulated failure" in reports["R2"]["message"]
+    assert (reports["R1"]["modic_levels"], reports["R3"]["modic_levels"]) == ("L5-S1:2", "L4-L5:1")
+
+
+def test_progress_lines_and_quiet(tmp_path):
+    src = write_csv(tmp_path / "in.csv", REPORTS)
+    loud = invoke("extract", src, "--out", tmp_path / "a")
+    assert "4/4 reports" in loud.output and "reports/s" in loud.output
+    quiet = invoke("extract", src, "--out", tmp_path / "b", "--quiet")
+    assert "4/4 reports" not in quiet.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ def _quiet_medspacy() -> None:
     except ImportError:  # pragma: no cover - loguru comes with medspaCy
         pass
     logging.getLogger("medspacy").setLevel(logging.WARNING)
+    # ConText keeps an empty token Matcher when every rule is a phrase or a regex; spaCy warns on each call
+    warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 
 def build_nlp(patterns_dir: Path) -> Language:
