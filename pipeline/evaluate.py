@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
+from .io import read_jsonl
 from .levels import find_levels
 from .nlp import Analyzer
 from .run import ReportResult, process_texts
@@ -21,23 +21,15 @@ def load_gold(path: Path, split: str = "all") -> list[dict]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     reports = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path} line {n}: invalid JSON: {exc.msg}") from None
-            missing = [k for k in GOLD_KEYS if k not in item]
-            if missing:
-                raise InputError(f"{path} line {n}: missing key(s) {', '.join(missing)}")
-            gold = item["gold"]
-            for key in ("modic", "endplate", "exclusions"):
-                if key not in gold:
-                    raise InputError(f"{path} line {n}: gold has no {key!r}")
-            if split == "all" or item.get("split", "dev") == split:
-                reports.append(item)
+    for n, item in read_jsonl(path):
+        missing = [k for k in GOLD_KEYS if k not in item]
+        if missing:
+            raise InputError(f"{path} line {n}: missing key(s) {', '.join(missing)}")
+        for key in ("modic", "endplate", "exclusions"):
+            if key not in item["gold"]:
+                raise InputError(f"{path} line {n}: gold has no {key!r}")
+        if split == "all" or item.get("split", "dev") == split:
+            reports.append(item)
     if not reports:
         raise InputError(f"{path}: no gold reports{'' if split == 'all' else f' in split {split!r}'}")
     return reports

@@ -237,18 +237,7 @@ class ReportSource:
             raise InputError(f"{self.path}: not a readable Parquet file: {_one_line(exc)}") from None
 
     def _jsonl_objects(self) -> Iterator[tuple[int, dict]]:
-        with self.path.open("rb") as fh:
-            for n, raw in enumerate(fh, 1):
-                line = raw.decode(self.encoding, errors="replace")
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{self.path} line {n}: invalid JSON: {exc.msg}") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{self.path} line {n}: expected a JSON object, got {type(obj).__name__}")
-                yield n, obj
+        return read_jsonl(self.path, self.encoding)
 
     def _optional(self, found) -> tuple[str | None, str | None]:
         c = self.columns
@@ -304,6 +293,22 @@ class ReportSource:
                     chunk = Chunk()
         if len(chunk):
             yield chunk
+
+
+def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; an error names the line that is not a JSON object."""
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            line = raw.decode(encoding, errors="replace")
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path} line {n}: invalid JSON: {exc.msg}") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{path} line {n}: expected a JSON object, got {type(obj).__name__}")
+            yield n, obj
 
 
 def _one_line(exc: BaseException) -> str:

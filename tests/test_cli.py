@@ -223,22 +223,29 @@ def test_empty_report_id(tmp_path):
     assert_clean_error(invoke("extract", src, "--out", tmp_path / "o"), "empty report_id", "row(s) 2")
 
 
-def test_malformed_jsonl_line(tmp_path):
-    src = tmp_path / "in.jsonl"
-    src.write_text('{"report_id": "R1", "report_text": "a"}\n{"report_id": "R2", \n', encoding="utf-8")
-    assert_clean_error(invoke("extract", src, "--out", tmp_path / "o"), "in.jsonl line 2", "invalid JSON")
+@pytest.mark.parametrize(
+    ("name", "content", "fragments"),
+    [
+        (
+            "in.jsonl",
+            '{"report_id": "R1", "report_text": "a"}\n{"report_id": "R2", \n',
+            ["in.jsonl line 2", "invalid JSON"],
+        ),
+        ("in.jsonl", '{"report_id": "R1", "text": "a"}\n', ["in.jsonl line 1", "'report_text'", "keys found"]),
+        ("in.parquet", "report_id,report_text\n", ["in.parquet", "not a readable Parquet"]),
+        ("in.csv", "", ["in.csv", "empty"]),
+    ],
+)
+def test_unreadable_files(tmp_path, name, content, fragments):
+    src = tmp_path / name
+    src.write_text(content, encoding="utf-8")
+    assert_clean_error(invoke("extract", src, "--out", tmp_path / "o"), *fragments)
 
 
-def test_not_a_parquet_file(tmp_path):
-    src = tmp_path / "in.parquet"
-    src.write_text("report_id,report_text\n", encoding="utf-8")
-    assert_clean_error(invoke("extract", src, "--out", tmp_path / "o"), "in.parquet", "not a readable Parquet")
-
-
-def test_empty_csv(tmp_path):
-    src = tmp_path / "in.csv"
-    src.write_text("", encoding="utf-8")
-    assert_clean_error(invoke("extract", src, "--out", tmp_path / "o"), "in.csv", "empty")
+def test_evaluate_refuses_a_malformed_gold_file(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"report_id": "G1", "report_text": "x"}\n', encoding="utf-8")
+    assert_clean_error(invoke("evaluate", gold, "--out", tmp_path / "d.csv"), "gold.jsonl line 1", "gold")
 
 
 def test_undecodable_bytes_are_replaced_and_reported(tmp_path):
