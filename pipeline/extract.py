@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from spacy.tokens import Span
 
 from .levels import Target, assign_levels
-from .nlp import AnalysedReport
+from .nlp import AnalysedReport, Part
 from .nlp.components import FINDINGS_GROUP
 from .schema import EXCLUSIONS, MODIC, NON_CURRENT_SECTIONS
 
@@ -63,28 +63,30 @@ class _Found:
 
 def mentions_of(report: AnalysedReport) -> list[Mention]:
     """Every mention in a report, current or not, in text order."""
-    if report.doc is None:
-        return []
-    doc, text = report.doc, report.text
+    out: list[Mention] = []
+    for part in report.parts:
+        out.extend(_part_mentions(report.text, part))
+    _drop_attributed_oedema(out)
+    return out
+
+
+def _part_mentions(text: str, part: Part) -> list[Mention]:
     by_sentence: dict[int, list[_Found]] = {}
-    spans = sorted(doc.spans[FINDINGS_GROUP], key=lambda s: (s.start_char, -s.end_char))
-    starts = [offset for offset, _ in report.placed]
+    spans = sorted(part.doc.spans[FINDINGS_GROUP], key=lambda s: (s.start_char, -s.end_char))
+    starts = [offset for offset, _ in part.placed]
     k = 0
     for span in spans:
         while k + 1 < len(starts) and span.start_char >= starts[k + 1]:
             k += 1
-        offset, sentence = report.placed[k]
+        offset, sentence = part.placed[k]
         shift = sentence.start - offset
         meta = dict(span._.target_rule.metadata or {}) if span._.target_rule else {}
         by_sentence.setdefault(k, []).append(
             _Found(span, span.label_, meta, span.start_char + shift, span.end_char + shift)
         )
-
     out: list[Mention] = []
     for k, found in sorted(by_sentence.items()):
-        sentence = report.placed[k][1]
-        out.extend(_sentence_mentions(text, sentence, found))
-    _drop_attributed_oedema(out)
+        out.extend(_sentence_mentions(text, part.placed[k][1], found))
     return out
 
 

@@ -194,3 +194,10 @@ def test_report_summary(run):
     assert result.qualifying_modic
     assert not run("Modic type 2 at L1-2. Modic 3 at L5-S1.").qualifying_modic
     assert not run("Modic changes at L4-5.").qualifying_modic  # unspecified type
+
+
+def test_a_huge_report_is_processed_in_bounded_pieces(run):
+    filler = " ".join(["Disc bulge at L3-4 abutting the thecal sac;"] * 3000)
+    result = run(filler + " Modic type 1 change at L4-5. " + filler)
+    assert result.status == "ok"
+    assert result.modic_levels == "L4-L5:1"

@@ -86,3 +86,10 @@ def test_offsets_point_into_the_original_text(structurer):
     for s in structurer.split(text):
         assert text[s.start : s.end] == text[s.start : s.end].strip()
     assert "Modic type 1 at L4-5." in sentences(structurer, text)
+
+
+def test_run_on_text_is_cut_into_bounded_sentences(structurer):
+    text = ", ".join(["disc bulge at L4-5 abutting the thecal sac"] * 200)
+    pieces = structurer.split(text)
+    assert all(s.end - s.start <= 600 for s in pieces)
+    assert text[pieces[0].start : pieces[-1].end] == text.strip()

@@ -37,6 +37,9 @@ from .structure import Sentence, Structurer
 
 #: Separator between candidate sentences inside one Doc.
 JOIN = "\n\n"
+#: ConText compares every modifier with every other in a Doc, so a long report is cut into
+#: Docs of about this many characters (whole sentences) to keep its cost linear.
+MAX_DOC_CHARS = 4000
 
 
 def default_patterns_dir() -> Path:
@@ -69,16 +72,23 @@ def build_nlp(patterns_dir: Path) -> Language:
 
 
 @dataclass
-class AnalysedReport:
-    """A report's sentences and the Doc of its candidate sentences (None when none qualified).
+class Part:
+    """A Doc holding some of a report's candidate sentences.
 
     `placed[k]` is (offset of candidate sentence k in the Doc, the Sentence it came from).
     """
 
+    doc: Doc
+    placed: list[tuple[int, Sentence]]
+
+
+@dataclass
+class AnalysedReport:
+    """A report's sentences and the Docs of its candidate sentences (none when nothing qualified)."""
+
     text: str
     sentences: list[Sentence]
-    doc: Doc | None
-    placed: list[tuple[int, Sentence]]
+    parts: list[Part]
 
 
 class Analyzer:
@@ -94,11 +104,12 @@ class Analyzer:
         self.structurer = Structurer(load_section_rules(self.patterns_dir / SECTION_FILE))
         self.nlp = build_nlp(self.patterns_dir)
 
-    def _prepare(self, text: str) -> tuple[AnalysedReport, Doc | None]:
+    def _prepare(self, text: str) -> AnalysedReport:
         sentences = self.structurer.split(text)
         hits = self.prefilter.starts(text)  # one scan of the whole report
-        placed: list[tuple[int, Sentence]] = []
+        parts: list[Part] = []
         pieces: list[str] = []
+        placed: list[tuple[int, Sentence]] = []
         offset = 0
         for s in sentences:
             first = bisect_left(hits, s.start)
@@ -107,17 +118,21 @@ class Analyzer:
                 placed.append((offset, s))
                 pieces.append(piece)
                 offset += len(piece) + len(JOIN)
-        if not pieces:
-            return AnalysedReport(text, sentences, None, []), None
+                if offset >= MAX_DOC_CHARS:
+                    parts.append(self._part(pieces, placed))
+                    pieces, placed, offset = [], [], 0
+        if pieces:
+            parts.append(self._part(pieces, placed))
+        return AnalysedReport(text, sentences, parts)
+
+    def _part(self, pieces: list[str], placed: list[tuple[int, Sentence]]) -> Part:
         doc = sentence_starts(self.nlp.make_doc(JOIN.join(pieces)), [o for o, _ in placed])
-        return AnalysedReport(text, sentences, doc, placed), doc
+        return Part(doc, placed)
 
     def analyse(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[AnalysedReport]:
         """Analyse reports in order; one AnalysedReport per input text."""
         prepared = [self._prepare(t) for t in texts]
-        docs = [doc for _, doc in prepared if doc is not None]
-        processed = iter(self.nlp.pipe(docs, batch_size=batch_size))
-        for report, doc in prepared:
-            if doc is not None:
-                report.doc = next(processed)
-            yield report
+        parts = [part for report in prepared for part in report.parts]
+        for part, doc in zip(parts, self.nlp.pipe((p.doc for p in parts), batch_size=batch_size)):
+            part.doc = doc
+        yield from prepared

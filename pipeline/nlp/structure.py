@@ -16,6 +16,8 @@ from ..schema import NON_CURRENT_SECTIONS
 from .rules import SectionHeader
 
 UNHEADED = "body"
+#: A "sentence" longer than this (run-on text with no full stops) is cut at a comma, semicolon or space.
+MAX_SENTENCE_CHARS = 600
 #: Sections whose text written beside the header ends with the header's line ("Comparison: MRI
 #: 03/2021."), or, in run-together text with no line breaks, with its first sentence.
 SHORT_SECTIONS = ("comparison", "technique")
@@ -170,6 +172,17 @@ def _split_inline(text: str, start: int, end: int):
     cuts.append(end)
     for a, b in zip(cuts[::2], cuts[1::2]):
         a, b = _strip(text, a, b)
+        while b - a > MAX_SENTENCE_CHARS:
+            window = text[a : a + MAX_SENTENCE_CHARS]
+            cut = max(window.rfind(";"), window.rfind(","))
+            if cut < MAX_SENTENCE_CHARS // 2:
+                cut = window.rfind(" ")
+            if cut <= 0:
+                cut = MAX_SENTENCE_CHARS - 1
+            head = _strip(text, a, a + cut + 1)
+            if head[1] > head[0]:
+                yield head
+            a = _strip(text, a + cut + 1, b)[0]
         if b > a:
             yield a, b
 
