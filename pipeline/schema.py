@@ -11,7 +11,10 @@ ENDPLATE_FINDINGS = (
     "endplate_fracture",
 )
 EXCLUSIONS = ("nerve_compression", "instability", "infection", "fracture", "tumor", "fusion")
-FINDINGS = (MODIC, *ENDPLATE_FINDINGS, *EXCLUSIONS)
+#: A spondylo-/antero-/retrolisthesis of any grade (grade 2 and more is also `instability`):
+#: recorded for criteria that exclude any slip, such as the INTRACEPT trial's.
+LISTHESIS = "listhesis"
+FINDINGS = (MODIC, *ENDPLATE_FINDINGS, *EXCLUSIONS, LISTHESIS)
 
 MODIC_TYPES = ("1", "2", "3", "1/2", "2/3", "unspecified")
 #: Modic types that make imaging qualify for basivertebral nerve ablation.

@@ -201,3 +201,18 @@ def test_a_huge_report_is_processed_in_bounded_pieces(run):
     result = run(filler + " Modic type 1 change at L4-5. " + filler)
     assert result.status == "ok"
     assert result.modic_levels == "L4-L5:1"
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ("Grade 1 degenerative anterolisthesis of L4 on L5.", {("L4-L5", "listhesis")}),
+        ("Trace retrolisthesis of L3 on L4.", {("L3-L4", "listhesis")}),
+        ("Grade II spondylolisthesis of L4 over L5.", {("L4-L5", "instability")}),
+        ("No spondylolisthesis.", set()),
+    ],
+)
+def test_listhesis_of_any_grade_is_recorded(run, text, rows):
+    result = run(text)
+    assert {(f.level, f.finding) for f in result.findings} == rows
+    assert result.exclusions["instability"] == any(f == "instability" for _, f in rows)
