@@ -78,23 +78,57 @@ def _analyzer(patterns: Path | None):
     return Analyzer(patterns)
 
 
-@main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--id-col", default="report_id", show_default=True, help="Column holding the report id.")
-@click.option("--text-col", default="report_text", show_default=True, help="Column holding the report text.")
-@click.option("--patient-col", default=None, help="Column holding the patient id [default: patient_id, if present].")
-@click.option("--date-col", default=None, help="Column holding the report date [default: report_date, if present].")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
-@click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1), help="Reports per chunk.")
-@click.option("--patterns", type=click.Path(path_type=Path, file_okay=False), help=PATTERNS_HELP)
-@click.option("--quiet", is_flag=True, help="No progress output.")
-def extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encoding, chunk_size, patterns, quiet):
-    """Extract Modic changes, levels, endplate findings and exclusions from reports.
+def _options(options):
+    """Apply a list of click options to a command, in order."""
 
-    INPUT is a .csv, .parquet or .jsonl file, or a folder of .txt files (report id = file
-    name). Writes mentions.csv, findings.csv, reports.csv and results.duckdb to --out.
-    """
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+PATTERNS_OPTION = click.option("--patterns", type=click.Path(path_type=Path, file_okay=False), help=PATTERNS_HELP)
+EXTRACT_OPTIONS = [
+    click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."),
+    click.option("--id-col", default="report_id", show_default=True, help="Column holding the report id."),
+    click.option("--text-col", default="report_text", show_default=True, help="Column holding the report text."),
+    click.option(
+        "--patient-col", default=None, help="Column holding the patient id [default: patient_id, if present]."
+    ),
+    click.option("--date-col", default=None, help="Column holding the report date [default: report_date, if present]."),
+    click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input."),
+    click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1), help="Reports per chunk."),
+    PATTERNS_OPTION,
+    click.option("--quiet", is_flag=True, help="No progress output."),
+]
+FLAG_OPTIONS = [
+    click.option(
+        "--symptoms",
+        "symptoms_path",
+        required=True,
+        type=click.Path(path_type=Path),
+        help="Symptom table (.csv, .parquet or .jsonl), one row per assessment.",
+    ),
+    click.option(
+        "--criteria",
+        "criteria_name",
+        default="default",
+        show_default=True,
+        help="A bundled profile (see `modic criteria`) or the path of a profile file.",
+    ),
+    click.option(
+        "--symptom-col",
+        "symptom_cols",
+        multiple=True,
+        metavar="FIELD=COLUMN",
+        help="Read a symptom field from another column, e.g. lbp_duration_months=pain_months.",
+    ),
+]
+
+
+def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encoding, chunk_size, patterns, quiet):
     from .io import Columns, ReportSource
     from .run import extract as run_extract
 
@@ -126,6 +160,90 @@ def extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encodi
     )
 
 
+def _symptom_columns(pairs) -> dict[str, str]:
+    columns = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise ModicError(f"--symptom-col {pair!r}: expected FIELD=COLUMN, e.g. lbp_duration_months=pain_months")
+        columns[field.strip()] = column.strip()
+    return columns
+
+
+MAX_MESSAGES = 20
+
+
+def _flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns, quiet=False):
+    from .criteria import load
+    from .nlp import default_patterns_dir
+    from .run import flag_dir
+
+    criteria = load(criteria_name, patterns or default_patterns_dir())
+    summary = flag_dir(out_dir, symptoms_path, criteria, _symptom_columns(symptom_cols))
+    for message in summary.messages[:MAX_MESSAGES]:
+        click.echo(f"warning: {message}", err=True)
+    if len(summary.messages) > MAX_MESSAGES:
+        click.echo(f"warning: ... and {len(summary.messages) - MAX_MESSAGES} more unreadable values", err=True)
+    counts = ", ".join(f"{n} {status}" for status, n in summary.counts.items())
+    click.echo(
+        f"{sum(summary.counts.values())} patients under {summary.criteria!r}: {counts} -> {summary.path}", err=quiet
+    )
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@_options(EXTRACT_OPTIONS)
+def extract(**options):
+    """Extract Modic changes, levels, endplate findings and exclusions from reports.
+
+    INPUT is a .csv, .parquet or .jsonl file, or a folder of .txt files (report id = file
+    name). Writes mentions.csv, findings.csv, reports.csv and results.duckdb to --out.
+    """
+    _extract(**options)
+
+
+@main.command()
+@click.argument("out_dir", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@_options([*FLAG_OPTIONS, PATTERNS_OPTION])
+def flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns):
+    """Flag possible vertebrogenic pain cases from DIR's extraction and a symptom table.
+
+    Writes DIR/patients.csv and a `patients` table in DIR/results.duckdb: one row per
+    patient with a status (candidate, needs_review, not_candidate), every reason, and
+    the evidence sentences behind them.
+    """
+    _flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@_options([*EXTRACT_OPTIONS, *FLAG_OPTIONS])
+def run(input_path, symptoms_path, criteria_name, symptom_cols, **options):
+    """Extract from INPUT, then flag patients with the symptom table (extract + flag)."""
+    from .criteria import load
+    from .nlp import default_patterns_dir
+
+    load(criteria_name, options["patterns"] or default_patterns_dir())  # refuse a bad profile before extracting
+    _extract(input_path, **options)
+    _flag(options["out_dir"], symptoms_path, criteria_name, symptom_cols, options["patterns"], options["quiet"])
+
+
+@main.command()
+@click.argument("name", required=False)
+@_options([PATTERNS_OPTION])
+def criteria(name, patterns):
+    """List the bundled criteria profiles, or print one (copy it to make your own)."""
+    from .criteria import bundled, load, resolve
+    from .nlp import default_patterns_dir
+
+    folder = patterns or default_patterns_dir()
+    if name:
+        click.echo(resolve(name, folder).read_text(encoding="utf-8"), nl=False)
+        return
+    for profile in bundled(folder):
+        click.echo(f"{profile:<18} {load(profile, folder).description}")
+
+
 @main.command()
 @click.argument("gold_path", metavar="GOLD", type=click.Path(path_type=Path))
 @click.option(
@@ -143,18 +261,39 @@ def extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encodi
     show_default=True,
     help="Where to write the disagreements.",
 )
-@click.option("--patterns", type=click.Path(path_type=Path, file_okay=False), help=PATTERNS_HELP)
-def evaluate(gold_path, split, out_path, patterns):
+@click.option(
+    "--symptoms",
+    "symptoms_path",
+    type=click.Path(path_type=Path),
+    help="Also flag the gold patients with this symptom table and compare their statuses with "
+    "the statuses the gold imaging labels give.",
+)
+@click.option(
+    "--criteria", "criteria_name", default="default", show_default=True, help="Criteria profile for --symptoms."
+)
+@_options([PATTERNS_OPTION])
+def evaluate(gold_path, split, out_path, symptoms_path, criteria_name, patterns):
     """Precision, recall and F1 against a gold JSONL file (format of ANNOTATION.md)."""
     from .evaluate import evaluate as run_evaluate
+    from .evaluate import status_agreement
 
-    result = run_evaluate(gold_path, _analyzer(patterns), split)
+    analyzer = _analyzer(patterns)
+    result, gold_reports, results = run_evaluate(gold_path, analyzer, split)
     click.echo(result.table())
+    rows = list(result.disagreements)
+    if symptoms_path is not None:
+        from .criteria import load
+        from .symptoms import read_symptoms
+
+        criteria = load(criteria_name, analyzer.patterns_dir)
+        agreement = status_agreement(gold_reports, results, read_symptoms(symptoms_path), criteria)
+        click.echo(agreement.line(criteria.name))
+        rows += agreement.disagreements
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["report_id", "measure", "kind", "item", "sentence"])
         writer.writeheader()
-        writer.writerows(result.disagreements)
+        writer.writerows(rows)
     click.echo(f"disagreements with their sentences -> {out_path}")
 
 

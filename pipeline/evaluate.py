@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .criteria import Criteria
 from .errors import InputError
+from .flag import ImagingFinding, ImagingReport, flag
 from .io import read_jsonl
 from .levels import find_levels
 from .nlp import Analyzer
 from .run import ReportResult, process_texts
-from .schema import ENDPLATE_FINDINGS, EXCLUSIONS, MODIC
+from .schema import ENDPLATE_FINDINGS, EXCLUSIONS, MODIC, STATUS_OK
+from .symptoms import SymptomTable
 
 GOLD_KEYS = ("report_id", "report_text", "gold")
 
@@ -152,7 +156,94 @@ def score(gold_reports: list[dict], results: Iterable[ReportResult]) -> Evaluati
     return ev
 
 
-def evaluate(gold_path: Path, analyzer: Analyzer, split: str = "all") -> Evaluation:
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def system_imaging(gold_reports: list[dict], results: list[ReportResult]) -> list[ImagingReport]:
+    """What the extraction says of each gold report, in the form the flagger judges."""
+    return [
+        ImagingReport(
+            item["report_id"],
+            item.get("patient_id", ""),
+            _date(item.get("report_date", "")),
+            r.status,
+            order,
+            dict(r.exclusions),
+            [ImagingFinding(f.level, f.finding, f.modic_type, f.uncertain, f.evidence) for f in r.findings],
+        )
+        for order, (item, r) in enumerate(zip(gold_reports, results))
+    ]
+
+
+def gold_imaging(gold_reports: list[dict]) -> list[ImagingReport]:
+    """What the gold labels say of each report: the correct imaging the statuses are compared with."""
+    out = []
+    for order, item in enumerate(gold_reports):
+        g = item["gold"]
+        findings = [ImagingFinding(m["level"], MODIC, m["type"], m["uncertain"], "gold label") for m in g["modic"]]
+        findings += [ImagingFinding(e["level"], e["finding"], "", False, "gold label") for e in g["endplate"]]
+        exclusions = {name: bool(g["exclusions"].get(name)) for name in EXCLUSIONS}
+        out.append(
+            ImagingReport(
+                item["report_id"],
+                item.get("patient_id", ""),
+                _date(item.get("report_date", "")),
+                STATUS_OK,
+                order,
+                exclusions,
+                findings,
+            )
+        )
+    return out
+
+
+@dataclass
+class StatusAgreement:
+    agree: int
+    total: int
+    disagreements: list[dict]
+
+    @property
+    def rate(self) -> float:
+        return self.agree / self.total if self.total else 1.0
+
+    def line(self, criteria: str) -> str:
+        return (
+            f"patient status ({criteria}): {self.agree}/{self.total} patients agree with the status "
+            f"the gold imaging labels give ({self.rate:.1%})"
+        )
+
+
+def status_agreement(
+    gold_reports: list[dict], results: list[ReportResult], symptoms: SymptomTable, criteria: Criteria
+) -> StatusAgreement:
+    """Flag the gold patients twice, from the extraction and from the gold labels, and compare."""
+    patients = {item.get("patient_id", "") for item in gold_reports} - {""}
+    table = SymptomTable({p: a for p, a in symptoms.by_patient.items() if p in patients}, symptoms.fields, [])
+    system = flag(system_imaging(gold_reports, results), table, criteria)
+    gold = {r.patient_id: r for r in flag(gold_imaging(gold_reports), table, criteria)}
+    rows = []
+    for s in system:
+        g = gold[s.patient_id]
+        if s.status != g.status:
+            rows.append(
+                {
+                    "report_id": s.index_report_id,
+                    "measure": "patient status",
+                    "kind": "status",
+                    "item": f"{s.patient_id}: {s.status} (gold {g.status})",
+                    "sentence": f"reasons: {';'.join(s.reasons) or '-'} (gold {';'.join(g.reasons) or '-'})",
+                }
+            )
+    return StatusAgreement(len(system) - len(rows), len(system), rows)
+
+
+def evaluate(gold_path: Path, analyzer: Analyzer, split: str = "all") -> tuple[Evaluation, list[dict], list]:
+    """Scores of the extraction against the gold labels; also returns the gold items and results."""
     gold_reports = load_gold(gold_path, split)
     results = process_texts(analyzer, [g["report_text"] for g in gold_reports])
-    return score(gold_reports, results)
+    return score(gold_reports, results), gold_reports, results

@@ -84,21 +84,43 @@ class ResultWriter:
 
 
 def build_database(out_dir: Path) -> Path:
-    """(Re)build results.duckdb from the three CSVs, typed as schema.py says."""
+    """(Re)build results.duckdb from the three extraction CSVs, typed as schema.py says."""
     target = out_dir / DB_NAME
     partial = out_dir / (DB_NAME + PARTIAL)
     partial.unlink(missing_ok=True)
     with duckdb.connect(str(partial)) as con:
         for table, columns in TABLES.items():
-            types = {col: SQL_TYPES.get(col, "VARCHAR") for col in columns}
-            text_cols = [col for col, t in types.items() if t == "VARCHAR"]
-            con.execute(
-                f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
-                f"columns = {_struct(types)}, force_not_null = {text_cols!r}, quote = '\"', escape = '\"')",
-                [str(out_dir / f"{table}.csv")],
-            )
+            _load_csv(con, table, out_dir / f"{table}.csv", {c: SQL_TYPES.get(c, "VARCHAR") for c in columns})
     os.replace(partial, target)
     return target
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path, types: dict[str, str]) -> None:
+    text_cols = [col for col, t in types.items() if t == "VARCHAR"]
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+        f"columns = {_struct(types)}, force_not_null = {text_cols!r}, quote = '\"', escape = '\"')",
+        [str(path)],
+    )
+
+
+def write_table(out_dir: Path, table: str, rows: list[dict[str, object]], types: dict[str, str]) -> Path:
+    """Write rows as DIR/<table>.csv and as a table of results.duckdb (created if missing)."""
+    columns = list(types)
+    path = out_dir / f"{table}.csv"
+    partial = out_dir / f"{table}.csv{PARTIAL}"
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(row.get(col)) for col in columns])
+    except OSError as exc:
+        raise ModicError(f"{out_dir}: cannot write {table}.csv: {exc.strerror}") from None
+    os.replace(partial, path)
+    with duckdb.connect(str(out_dir / DB_NAME)) as con:
+        _load_csv(con, table, path, types)
+    return path
 
 
 def _struct(types: dict[str, str]) -> str:

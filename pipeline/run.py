@@ -1,4 +1,8 @@
-"""The extract job as a recipe: read in chunks -> analyse -> mentions -> findings -> write."""
+"""The jobs as recipes.
+
+extract: read in chunks -> analyse -> mentions -> findings -> write.
+flag: read the extraction tables and the symptom table -> judge each patient -> write patients.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .criteria import Criteria
 from .extract import Mention, mentions_of
+from .flag import (
+    CANDIDATE,
+    NOT_CANDIDATE,
+    PATIENT_COLUMNS,
+    REVIEW,
+    TRAILING_COLUMNS,
+    flag,
+    load_extraction,
+    optional_columns,
+)
+from .flag import SQL_TYPES as PATIENT_SQL_TYPES
 from .io import ReportSource
 from .nlp import Analyzer
-from .outputs import ResultWriter
+from .outputs import ResultWriter, write_table
 from .resolve import Finding, resolve, summarise
 from .schema import EXCLUSIONS, STATUS_EMPTY, STATUS_ERROR, STATUS_OK
+from .symptoms import read_symptoms
 
 
 @dataclass
@@ -75,3 +92,28 @@ def extract(
             if progress:
                 progress(len(results))
     return counts
+
+
+@dataclass
+class FlagSummary:
+    criteria: str
+    counts: dict[str, int]
+    messages: list[str]
+    path: Path
+
+
+def flag_dir(
+    out_dir: Path, symptoms_path: Path, criteria: Criteria, columns: dict[str, str] | None = None
+) -> FlagSummary:
+    """Judge every patient of out_dir's extraction and the symptom table; write patients.csv and the table."""
+    reports = load_extraction(out_dir)
+    symptoms = read_symptoms(symptoms_path, columns)
+    results = flag(reports, symptoms, criteria)
+    optional = optional_columns(symptoms, criteria)
+    columns_out = (*PATIENT_COLUMNS, *optional, *TRAILING_COLUMNS)
+    types = {col: PATIENT_SQL_TYPES.get(col, "VARCHAR") for col in columns_out}
+    path = write_table(Path(out_dir), "patients", [r.row(optional) for r in results], types)
+    counts = {status: 0 for status in (CANDIDATE, REVIEW, NOT_CANDIDATE)}
+    for r in results:
+        counts[r.status] += 1
+    return FlagSummary(criteria.name, counts, symptoms.messages, path)

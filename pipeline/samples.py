@@ -1,18 +1,63 @@
-"""Regenerate data/samples/reports.csv from data/samples/gold.jsonl: `python -m pipeline.samples`."""
+"""Regenerate the bundled sample inputs from data/samples/gold.jsonl: `python -m pipeline.samples`.
+
+- reports.csv: the gold reports as a plain extraction input.
+- symptoms.csv: one or more symptom assessments per patient. Most patients get a plausible
+  assessment near their latest MRI (seeded, so the file is reproducible); the patients in
+  DESIGNED get rows written to exercise one rule each (nearest assessment, ties, the window
+  edge, onset dates, unreadable values, patients with no MRI).
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import random
 import sys
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+SYMPTOM_COLUMNS = (
+    "patient_id", "assessment_date", "lbp_duration_months", "lbp_onset_date", "conservative_care_months",
+    "radicular_pain", "odi", "pain_score", "bmi", "prior_lumbar_surgery",
+)  # fmt: skip
+OK = {"lbp_duration_months": "24", "conservative_care_months": "12", "radicular_pain": "no", "odi": "44",
+      "pain_score": "7", "bmi": "29.5", "prior_lumbar_surgery": "no"}  # fmt: skip
+
+# patient -> list of (days from the index MRI, overrides); None days = a literal assessment_date in overrides
+DESIGNED: dict[str, list[tuple[int | None, dict[str, str]]]] = {
+    "P101": [(-13, {}), (91, {"lbp_duration_months": "3"})],  # nearest assessment wins
+    "P104": [(-5, {"lbp_duration_months": "4"})],  # lbp_duration_short
+    "P105": [(-20, {"conservative_care_months": "3"})],  # conservative_care_short
+    "P106": [(-7, {"lbp_duration_months": ""})],  # missing_lbp_duration
+    "P107": [(2, {"conservative_care_months": ""})],  # missing_conservative_care
+    "P111": [(-30, {"radicular_pain": "yes"})],  # radicular_pain
+    "P114": [(-730, {})],  # only assessment outside the 365-day window: no_symptom_data
+    "P116": [(-14, {"lbp_duration_months": "", "lbp_onset_date": "2019-01-01"})],  # months from onset
+    "P119": [(-3, {"lbp_duration_months": "", "lbp_onset_date": "2023-12-20"})],  # onset 2 months before MRI
+    "P121": [(-10, {}), (10, {"conservative_care_months": "2"})],  # tie: the earlier assessment is used
+    "P122": [(-365, {})],  # on the window edge: used
+    "P124": [(-366, {})],  # just outside the window: no_symptom_data
+    "P125": [(-8, {"conservative_care_months": "six"})],  # unreadable number
+    "P127": [(None, {"assessment_date": "31/02/2024"})],  # unreadable date
+    "P129": [(-12, {"lbp_duration_months": "-3"})],  # negative months
+    "P146": [(-4, {"radicular_pain": "maybe"})],  # unreadable yes/no
+    "P150": [(-6, {"odi": "20", "pain_score": "3", "bmi": "42", "prior_lumbar_surgery": "yes"})],  # trial only
+    "P163": [(-9, {"lbp_duration_months": "10"})],  # short for the 12-month payer profile only
+    "P300": [(None, {"assessment_date": "2024-03-01"})],  # symptoms but no MRI: no_mri_report
+    "P301": [(None, {"assessment_date": "2023-07-15", "radicular_pain": "yes"})],
+    "": [(None, {"assessment_date": "2024-01-01"})],  # no patient id: reported, cannot be joined
+}
+NO_ASSESSMENT = {"P115"}  # an MRI but no symptom row at all
+
+
+def _gold(gold: Path) -> list[dict]:
+    return [json.loads(line) for line in gold.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def write_reports_csv(gold: Path = SAMPLES / "gold.jsonl", out: Path = SAMPLES / "reports.csv") -> int:
     """The gold reports as a plain extraction input, in gold order; returns the row count."""
-    rows = [json.loads(line) for line in gold.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _gold(gold)
     with out.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["report_id", "patient_id", "report_date", "report_text"])
@@ -21,6 +66,42 @@ def write_reports_csv(gold: Path = SAMPLES / "gold.jsonl", out: Path = SAMPLES /
     return len(rows)
 
 
+def _plausible(rng: random.Random) -> dict[str, str]:
+    return {
+        "lbp_duration_months": str(rng.choice([4, 7, 8, 12, 18, 24, 36, 60, 120, 200])),
+        "conservative_care_months": str(rng.choice([3, 6, 6, 7, 9, 12, 18, 24, 36, 48])),
+        "radicular_pain": rng.choice(["no", "no", "no", "no", "no", "yes", ""]),
+        "odi": str(rng.randint(18, 72)),
+        "pain_score": str(rng.randint(3, 9)),
+        "bmi": f"{rng.uniform(20, 44):.1f}",
+        "prior_lumbar_surgery": rng.choice(["no"] * 9 + ["yes"]),
+    }
+
+
+def write_symptoms_csv(gold: Path = SAMPLES / "gold.jsonl", out: Path = SAMPLES / "symptoms.csv") -> int:
+    """The sample symptom table; returns the row count."""
+    rng = random.Random(20261125)
+    latest: dict[str, dt.date] = {}
+    for r in _gold(gold):
+        date = dt.date.fromisoformat(r["report_date"])
+        latest[r["patient_id"]] = max(latest.get(r["patient_id"], date), date)
+    rows = []
+    for patient in sorted(latest) + [p for p in DESIGNED if p not in latest]:
+        if patient in NO_ASSESSMENT:
+            continue
+        for days, overrides in DESIGNED.get(patient, [(rng.randint(-60, 20), _plausible(rng))]):
+            row = {"patient_id": patient, **OK}
+            if days is not None:
+                row["assessment_date"] = (latest[patient] + dt.timedelta(days=days)).isoformat()
+            row.update(overrides)
+            rows.append(row)
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=SYMPTOM_COLUMNS, lineterminator="\n", restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
 if __name__ == "__main__":
-    n = write_reports_csv()
-    print(f"wrote {n} reports to {SAMPLES / 'reports.csv'}", file=sys.stderr)
+    print(f"wrote {write_reports_csv()} reports to {SAMPLES / 'reports.csv'}", file=sys.stderr)
+    print(f"wrote {write_symptoms_csv()} assessments to {SAMPLES / 'symptoms.csv'}", file=sys.stderr)
