@@ -116,4 +116,8 @@ def flag_dir(
     counts = {status: 0 for status in (CANDIDATE, REVIEW, NOT_CANDIDATE)}
     for r in results:
         counts[r.status] += 1
-    return FlagSummary(criteria.name, counts, symptoms.messages, path)
+    messages = list(symptoms.messages)
+    unjoined = sum(1 for r in reports if not r.patient_id)
+    if unjoined:
+        messages.append(f"{unjoined} report(s) have no patient_id and cannot be joined to a patient")
+    return FlagSummary(criteria.name, counts, messages, path)
