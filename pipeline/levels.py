@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .schema import DISC_LEVELS, LEVEL_ORDER
 
@@ -199,8 +200,16 @@ def find_levels(text: str) -> list[LevelGroup]:
     return groups
 
 
-_HEADER = re.compile(r"^[\s\-*\u2022.>]*(?:at\s+)?(?:the\s+)?(?:level\s+(?:of\s+)?)?$", re.I)
-_HEADER_TAIL = re.compile(r"^\s*(?:levels?|discs?|disks?|interspaces?|segments?)?\s*(?::|-\s|\u2013\s)", re.I)
+_HEADER_LEVEL = (
+    r"[CTDLSctdls]\s?\d{1,2}(?:\s*[-\u2010-\u2015/\\]\s*(?:[CTDLSctdls]\s?)?\d{1,2}|[CTDLSctdls]\s?\d{1,2})?"
+)
+_HEADER = re.compile(
+    rf"[\s\-*\u2022.>]*(?:at\s+)?(?:the\s+)?(?:level\s+(?:of\s+)?)?"
+    rf"(?P<levels>{_HEADER_LEVEL}(?:\s*(?:,|&|\+|and|,\s*and|to|through|thru|-)\s*(?:the\s+)?{_HEADER_LEVEL})*"
+    rf"|lumbo-?sacral\s+\w+|thoraco-?lumbar\s+\w+)"
+    r"\s*(?:levels?|discs?|disks?|interspaces?|segments?)?\s*(?::|-\s|\u2013\s)",
+    re.I,
+)
 
 
 def header_levels(sentence: str) -> tuple[tuple[str, ...], int] | None:
@@ -208,16 +217,18 @@ def header_levels(sentence: str) -> tuple[tuple[str, ...], int] | None:
 
     Returns the levels and the offset where the header ends, or None.
     """
-    groups = find_levels(sentence[:80])
-    if not groups:
+    m = _HEADER.match(sentence)
+    if not m:
         return None
-    first = groups[0]
-    if not _HEADER.match(sentence[: first.start]):
-        return None
-    tail = _HEADER_TAIL.match(sentence[first.end :])
-    if not tail:
-        return None
-    return first.levels, first.end + tail.end()
+    levels = _header_group(m.group("levels"))
+    return (levels, m.end()) if levels else None
+
+
+@lru_cache(maxsize=4096)
+def _header_group(text: str) -> tuple[str, ...]:
+    """The levels a header names, when it names one group of them (headers repeat: cached)."""
+    groups = find_levels(text)
+    return groups[0].levels if len(groups) == 1 else ()
 
 
 # Clause boundaries inside a sentence: a finding takes the level of its own clause first.

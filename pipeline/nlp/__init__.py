@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,8 @@ from spacy.tokens import Doc
 
 from ..errors import RuleError
 from . import components  # noqa: F401  (registers the modic_* factories)
-from .components import sentence_starts
+from .components import FINDINGS_GROUP
+from .matching import Match, SignalTyper, TextMatcher
 from .rules import (
     CONTEXT_FILE,
     PREFILTER_FILE,
@@ -31,6 +32,7 @@ from .rules import (
     check_prefilter_covers,
     load_prefilter,
     load_section_rules,
+    load_signal_rules,
     load_target_rules,
 )
 from .structure import Sentence, Structurer
@@ -61,21 +63,25 @@ def _quiet_medspacy() -> None:
     warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 
-def build_nlp(patterns_dir: Path) -> Language:
-    """A blank English tokenizer with the project's target matcher, signal typer and ConText."""
+def build_nlp(patterns_dir: Path, token_rules: list | None = None) -> Language:
+    """A blank English tokenizer and medspaCy ConText with the project's radiology rules.
+
+    Targets are found on the raw text before tokenising (see matching.py); only token-pattern
+    target rules, if a rule file has any, need medspaCy's TargetMatcher in the pipeline.
+    """
     _quiet_medspacy()
     nlp = spacy.blank("en")
-    nlp.add_pipe("modic_target_matcher", config={"rules": str(patterns_dir / TARGET_FILE)})
-    nlp.add_pipe("modic_signal_typer", config={"rules": str(patterns_dir / SIGNAL_FILE)})
+    if token_rules:
+        nlp.add_pipe("modic_token_matcher", config={"rules": str(patterns_dir / TARGET_FILE)})
     nlp.add_pipe("modic_context", config={"rules": str(patterns_dir / CONTEXT_FILE)})
     return nlp
 
 
 @dataclass
 class Part:
-    """A Doc holding some of a report's candidate sentences.
+    """A Doc holding some of a report's sentences that hold a target.
 
-    `placed[k]` is (offset of candidate sentence k in the Doc, the Sentence it came from).
+    `placed[k]` is (offset of sentence k in the Doc, the Sentence it came from).
     """
 
     doc: Doc
@@ -84,7 +90,7 @@ class Part:
 
 @dataclass
 class AnalysedReport:
-    """A report's sentences and the Docs of its candidate sentences (none when nothing qualified)."""
+    """A report's sentences and the Docs of its sentences with targets (none when it has none)."""
 
     text: str
     sentences: list[Sentence]
@@ -92,7 +98,13 @@ class AnalysedReport:
 
 
 class Analyzer:
-    """Loads and checks every rule file once, then analyses reports in batches."""
+    """Loads and checks every rule file once, then analyses reports in batches.
+
+    Per report: sections and sentences from the raw text; the prefilter keeps sentences that
+    hold a trigger; target and signal rules run over those sentences' raw text; only the
+    sentences with a match are tokenised, as one Doc per report (cut every MAX_DOC_CHARS),
+    with their sentence starts set and the matches as spans, for ConText.
+    """
 
     def __init__(self, patterns_dir: Path | None = None):
         self.patterns_dir = Path(patterns_dir) if patterns_dir else default_patterns_dir()
@@ -100,33 +112,86 @@ class Analyzer:
             raise RuleError(f"{self.patterns_dir}: patterns folder not found (set --patterns or MODIC_PATTERNS)")
         self.prefilter = load_prefilter(self.patterns_dir / PREFILTER_FILE)
         target_path = self.patterns_dir / TARGET_FILE
-        check_prefilter_covers(self.prefilter, load_target_rules(target_path), target_path)
+        rules = load_target_rules(target_path)
+        check_prefilter_covers(self.prefilter, rules, target_path)
+        self.matcher = TextMatcher(rules, self.prefilter)
+        self.signals = SignalTyper(load_signal_rules(self.patterns_dir / SIGNAL_FILE))
         self.structurer = Structurer(load_section_rules(self.patterns_dir / SECTION_FILE))
-        self.nlp = build_nlp(self.patterns_dir)
+        self.nlp = build_nlp(self.patterns_dir, self.matcher.token_rules)
+
+    def _matches(self, text: str, sentences: list[Sentence]) -> list[tuple[Sentence, str, list[Match]]]:
+        """Each candidate sentence with its matches (offsets within the sentence)."""
+        hits = self.prefilter.hits(text)  # one scan of the whole report
+        starts = [pos for pos, _ in hits]
+        candidates: list[tuple[Sentence, set[int]]] = []
+        for s in sentences:
+            first = bisect_left(starts, s.start)
+            last = bisect_left(starts, s.end, first)
+            if last > first:
+                candidates.append((s, {trigger for _, trigger in hits[first:last]}))
+        if not candidates:
+            return []
+        pieces = [text[s.start : s.end] for s, _ in candidates]
+        offsets, stretches, offset = [], [], 0
+        for piece, (_, triggers) in zip(pieces, candidates):
+            offsets.append(offset)
+            stretches.append((offset, offset + len(piece), triggers))
+            offset += len(piece) + len(JOIN)
+        per_sentence: list[list[Match]] = [[] for _ in candidates]
+        for m in self.matcher.find(JOIN.join(pieces), stretches):
+            k = bisect_right(offsets, m.start) - 1
+            if m.end <= offsets[k] + len(pieces[k]):  # never across two sentences
+                m.start -= offsets[k]
+                m.end -= offsets[k]
+                per_sentence[k].append(m)
+        out = []
+        for (s, _), piece, found in zip(candidates, pieces, per_sentence):
+            described = self.signals.find(piece)
+            if described and not any(
+                m.rule.category == "modic" and m.start < described.end and described.start < m.end for m in found
+            ):
+                found = sorted([*found, described], key=lambda m: m.start)
+            if self.signals.explained_away(piece):
+                for m in found:
+                    if (m.rule.metadata or {}).get("descriptive"):
+                        m.attributed = True
+            if found or self.matcher.token_rules:
+                out.append((s, piece, found))
+        return out
 
     def _prepare(self, text: str) -> AnalysedReport:
         sentences = self.structurer.split(text)
-        hits = self.prefilter.starts(text)  # one scan of the whole report
         parts: list[Part] = []
-        pieces: list[str] = []
-        placed: list[tuple[int, Sentence]] = []
-        offset = 0
-        for s in sentences:
-            first = bisect_left(hits, s.start)
-            if first < len(hits) and hits[first] < s.end:
-                piece = text[s.start : s.end]
-                placed.append((offset, s))
-                pieces.append(piece)
-                offset += len(piece) + len(JOIN)
-                if offset >= MAX_DOC_CHARS:
-                    parts.append(self._part(pieces, placed))
-                    pieces, placed, offset = [], [], 0
-        if pieces:
-            parts.append(self._part(pieces, placed))
+        batch: list[tuple[Sentence, str, list[Match]]] = []
+        size = 0
+        for item in self._matches(text, sentences):
+            batch.append(item)
+            size += len(item[1]) + len(JOIN)
+            if size >= MAX_DOC_CHARS:
+                parts.append(self._part(batch))
+                batch, size = [], 0
+        if batch:
+            parts.append(self._part(batch))
         return AnalysedReport(text, sentences, parts)
 
-    def _part(self, pieces: list[str], placed: list[tuple[int, Sentence]]) -> Part:
-        doc = sentence_starts(self.nlp.make_doc(JOIN.join(pieces)), [o for o, _ in placed])
+    def _part(self, batch: list[tuple[Sentence, str, list[Match]]]) -> Part:
+        doc = self.nlp.make_doc(JOIN.join(piece for _, piece, _ in batch))
+        placed, spans, offset = [], [], 0
+        for sentence, piece, found in batch:
+            placed.append((offset, sentence))
+            first = doc.char_span(offset, offset + 1, alignment_mode="expand")
+            if first is not None and len(first):
+                first[0].is_sent_start = True
+            for m in found:
+                span = doc.char_span(offset + m.start, offset + m.end, label=m.rule.category, alignment_mode="expand")
+                if span is not None and len(span):
+                    span._.target_rule = m.rule
+                    span._.attributed = m.attributed
+                    spans.append(span)
+            offset += len(piece) + len(JOIN)
+        if len(doc) > 1 and doc[1].is_sent_start is None:
+            doc[1].is_sent_start = False  # spaCy only counts boundaries as set once a token is marked
+        doc.spans[FINDINGS_GROUP] = spans
         return Part(doc, placed)
 
     def analyse(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[AnalysedReport]:

@@ -136,6 +136,7 @@ class SectionHeader:
     literal: str
     category: str
     regex: str
+    literal_key: str = ""  # normalised words of a literal header (no pattern)
 
 
 def load_section_rules(path: Path) -> list[SectionHeader]:
@@ -152,7 +153,8 @@ def load_section_rules(path: Path) -> list[SectionHeader]:
         if isinstance(rule.pattern, list):
             raise RuleError(f"{_where(path, i, entry)}: section 'pattern' must be a regular expression string")
         regex = rule.pattern or r"\s+".join(re.escape(w) for w in rule.literal.split())
-        headers.append(SectionHeader(rule.literal, rule.category, regex))
+        key = "" if rule.pattern else " ".join(rule.literal.lower().split())
+        headers.append(SectionHeader(rule.literal, rule.category, regex, key))
     return headers
 
 
@@ -194,26 +196,39 @@ def load_signal_rules(path: Path) -> SignalRules:
     )
 
 
-@dataclass(frozen=True)
 class Prefilter:
-    """The trigger regex: a sentence is analysed only if it holds a trigger.
+    """The triggers: a sentence is analysed only if it holds one.
 
     Triggers are written in lower case and matched against the lower-cased report, which is
-    several times faster than a case-insensitive search.
+    several times faster than a case-insensitive search. Each trigger is numbered, so a target
+    rule can be tried only in reports that hold a trigger its own literal holds.
     """
 
-    lower: re.Pattern[str]
-    folded: re.Pattern[str]
+    def __init__(self, triggers: list[str]):
+        self.triggers = [re.compile(t) for t in triggers]
+        joined = "|".join(f"(?:{t})" for t in triggers)
+        self._lower = re.compile(joined)
+        self._folded = re.compile(joined, re.IGNORECASE)
 
-    def starts(self, text: str) -> list[int]:
-        """Offsets in `text` where a trigger starts."""
+    def hits(self, text: str) -> list[tuple[int, int]]:
+        """(offset, trigger number) of each trigger in `text`, in order."""
         lowered = text.lower()
-        if len(lowered) == len(text):
-            return [m.start() for m in self.lower.finditer(lowered)]
-        return [m.start() for m in self.folded.finditer(text)]  # lower() changed the length: keep offsets
+        if len(lowered) != len(text):
+            # lower() changed the length (rare characters): search case-insensitively to keep the offsets
+            return [(m.start(), self._which(m.group().lower(), 0)) for m in self._folded.finditer(text)]
+        return [(m.start(), self._which(lowered, m.start())) for m in self._lower.finditer(lowered)]
+
+    def _which(self, lowered: str, pos: int) -> int:
+        """The number of the trigger that matched at pos (the first that matches there, as the search did)."""
+        return next((i for i, rx in enumerate(self.triggers) if rx.match(lowered, pos)), 0)
 
     def search(self, text: str) -> bool:
-        return self.lower.search(text.lower()) is not None
+        return self._lower.search(text.lower()) is not None
+
+    def triggers_in(self, literal: str) -> frozenset[int]:
+        """The triggers a rule's literal holds: the rule is tried only where one of them was seen."""
+        lowered = literal.lower()
+        return frozenset(i for i, rx in enumerate(self.triggers) if rx.search(lowered))
 
 
 def load_prefilter(path: Path) -> Prefilter:
@@ -228,9 +243,8 @@ def load_prefilter(path: Path) -> Prefilter:
                 f"{path}: entry {i} ({regex!r}): write triggers in lower case (they are matched "
                 "against the lower-cased report)"
             )
-        triggers.append(f"(?:{regex})")
-    joined = "|".join(triggers)
-    return Prefilter(re.compile(joined), re.compile(joined, re.IGNORECASE))
+        triggers.append(regex)
+    return Prefilter(triggers)
 
 
 def _compile(path: Path, where: str, regex: str) -> re.Pattern[str]:

@@ -16,6 +16,12 @@ from ..schema import NON_CURRENT_SECTIONS
 from .rules import SectionHeader
 
 UNHEADED = "body"
+# A header ends with ":" (or ":-", " - "); the words before it are looked up among the literal headers.
+_COLON = r"[ \t]*(?::-?|\s-\s)[ \t,]*"
+_NAMED_HEADER = re.compile(rf"[ \t]*(?:\d{{1,2}}[.)]\s*)?(?P<name>[A-Za-z][A-Za-z /&]{{0,60}}?){_COLON}")
+_HEADER_CANDIDATE = re.compile(r"[\n.,:]")
+# Inside a line a header needs its colon (or dash) close by.
+_COLON_AHEAD = re.compile(r"[^\n:]{0,64}(?::|\s-\s)")
 #: A "sentence" longer than this (run-on text with no full stops) is cut at a comma, semicolon or space.
 MAX_SENTENCE_CHARS = 600
 #: Sections whose text written beside the header ends with the header's line ("Comparison: MRI
@@ -53,38 +59,48 @@ class Structurer:
     """Splits reports into sentences with sections and level headers; built once per rule set."""
 
     def __init__(self, headers: list[SectionHeader]):
-        self._categories: dict[str, str] = {}
-        inline, alone = [], []
-        for i, h in enumerate(headers):
-            name = f"h{i}"
-            self._categories[name] = h.category
-            inline.append(f"(?P<{name}>{h.regex})")
-            alone.append(f"(?:{h.regex})")
-        names = "|".join(inline)
-        # A header starts a line (or follows ".", "," or ":" in run-together text) and ends with ":"
-        # (or ":-", " -"); a header alone on its line needs no colon.
-        self._inline = re.compile(
-            rf"(?:^|(?<=[.,:]))[ \t]*(?:\d{{1,2}}[.)]\s*)?(?:{names})[ \t]*(?::-?|\s-\s)[ \t,]*",
-            re.IGNORECASE | re.MULTILINE,
-        )
-        self._alone = re.compile(
-            rf"^[ \t]*(?:{names})[ \t]*:?[ \t]*$",
-            re.IGNORECASE | re.MULTILINE,
-        )
+        # Literal headers are looked up by their normalised words; pattern headers are tried in order.
+        self._literal: dict[str, str] = {}
+        self._patterns: list[tuple[re.Pattern[str], re.Pattern[str], str]] = []
+        for h in headers:
+            if h.literal_key:
+                self._literal.setdefault(h.literal_key, h.category)
+            else:
+                inline = re.compile(rf"[ \t]*(?:\d{{1,2}}[.)]\s*)?(?:{h.regex}){_COLON}", re.IGNORECASE)
+                alone = re.compile(rf"[ \t]*(?:{h.regex})[ \t]*:?[ \t]*$", re.IGNORECASE | re.MULTILINE)
+                self._patterns.append((inline, alone, h.category))
+
+    def _header_at(self, text: str, pos: int, line_start: bool) -> _Header | None:
+        """The section header starting at `pos`, if any."""
+        if not line_start and not _COLON_AHEAD.match(text, pos):
+            return None
+        m = _NAMED_HEADER.match(text, pos)
+        if m:
+            category = self._literal.get(" ".join(m.group("name").lower().split()))
+            if category:
+                return _Header(pos, m.end(), category)
+        if line_start:
+            line_end = text.find("\n", pos)
+            line = text[pos : line_end if line_end >= 0 else len(text)]
+            category = self._literal.get(" ".join(line.strip().rstrip(":").lower().split()))
+            if category:
+                return _Header(pos, pos + len(line), category)
+        for inline, alone, category in self._patterns:
+            found = inline.match(text, pos) or (alone.match(text, pos) if line_start else None)
+            if found:
+                return _Header(pos, found.end(), category)
+        return None
 
     def _headers(self, text: str) -> list[_Header]:
-        found: dict[int, _Header] = {}
-        for rx in (self._inline, self._alone):
-            for m in rx.finditer(text):
-                if m.start() in found:
-                    continue
-                name = next(k for k, v in m.groupdict().items() if v is not None)
-                found[m.start()] = _Header(m.start(), m.end(), self._categories[name])
+        """Headers start a line, or follow ".", "," or ":" in run-together text."""
         ordered: list[_Header] = []
-        for h in sorted(found.values(), key=lambda h: h.start):
-            if ordered and h.start < ordered[-1].end:
+        starts = [(0, True)] + [(m.end(), m.group() == "\n") for m in _HEADER_CANDIDATE.finditer(text)]
+        for pos, line_start in starts:
+            if ordered and pos < ordered[-1].end:
                 continue
-            ordered.append(h)
+            header = self._header_at(text, pos, line_start)
+            if header is not None:
+                ordered.append(header)
         return ordered
 
     def split(self, text: str) -> list[Sentence]:

@@ -1,0 +1,170 @@
+"""Finding targets in the raw text of a report's candidate sentences, before any tokenising.
+
+Target rules keep medspaCy's TargetRule format. Regex rules run as they are and literal rules
+become the equivalent whole-word, case-insensitive regex, so every match is found on the
+raw text; only sentences that hold a match are then tokenised for ConText. Each rule runs
+only when a prefilter trigger its literal contains was seen in the report: a fusion rule
+is not tried on a report that never mentions hardware. (Token-pattern rules, if a rule
+file has any, need tokens: they are matched later by medspaCy's TargetMatcher.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from medspacy.target_matcher import TargetRule
+
+from .rules import Prefilter, SignalRules
+
+
+_TOKENISH = re.compile(r"\w+|[^\w\s]")  # about what spaCy's tokenizer splits a phrase into
+
+
+@dataclass
+class Match:
+    """A target found in text: character offsets, the rule behind it, and whether the report
+    explains it away (oedema attributed to a bruise or a haemangioma is not Modic)."""
+
+    start: int
+    end: int
+    rule: TargetRule
+    attributed: bool = False
+
+
+def literal_regex(literal: str) -> str:
+    """A phrase as a whole-word, whitespace-tolerant regex (what phrase matching on LOWER does)."""
+    return r"(?<!\w)" + r"\s+".join(re.escape(word) for word in literal.split()) + r"(?!\w)"
+
+
+class TextMatcher:
+    """Regex and literal TargetRules over raw text, overlaps pruned to the longest match."""
+
+    def __init__(self, rules: list[TargetRule], prefilter: Prefilter):
+        self.rules: list[tuple[TargetRule, re.Pattern[str], frozenset[int]]] = []
+        self.token_rules = [rule for rule in rules if isinstance(rule.pattern, list)]
+        for rule in rules:
+            if isinstance(rule.pattern, list):
+                continue
+            regex = rule.pattern if isinstance(rule.pattern, str) else literal_regex(rule.literal)
+            self.rules.append((rule, re.compile(regex, re.IGNORECASE), prefilter.triggers_in(rule.literal)))
+
+    def find(self, text: str, pieces: list[tuple[int, int, set[int]]] | None = None) -> list[Match]:
+        """Matches in text, the longest kept where two overlap.
+
+        `pieces` (start, end, triggers seen there) limits each rule to the stretches of text
+        holding one of its triggers; None runs every rule over the whole text.
+        """
+        found: list[tuple[int, int, int]] = []
+        seen = set().union(*(t for _, _, t in pieces)) if pieces is not None else set()
+        for key, (_, rx, gate) in enumerate(self.rules):
+            if pieces is not None and not gate & seen:
+                continue
+            for start, end in _stretches(pieces, gate) if pieces is not None else [(0, len(text))]:
+                found.extend((m.start(), m.end(), key) for m in rx.finditer(text, start, end) if m.end() > m.start())
+        # the match of more tokens wins (as medspaCy prunes); among equals the earlier, then the rule listed first
+        found.sort(key=lambda f: (-len(_TOKENISH.findall(text, f[0], f[1])), f[0], f[2]))
+        kept: list[tuple[int, int, int]] = []
+        for start, end, key in found:
+            if all(end <= s or start >= e for s, e, _ in kept):
+                kept.append((start, end, key))
+        kept.sort()
+        return [Match(start, end, self.rules[key][0]) for start, end, key in kept]
+
+
+def _stretches(pieces: list[tuple[int, int, set[int]]], gate: frozenset[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive pieces that hold a trigger of the gate, as (start, end) ranges."""
+    out: list[tuple[int, int]] = []
+    previous = -1
+    for i, (start, end, triggers) in enumerate(pieces):
+        if gate & triggers:
+            if out and previous == i - 1:
+                out[-1] = (out[-1][0], end)
+            else:
+                out.append((start, end))
+            previous = i
+    return out
+
+
+class SignalTyper:
+    """Modic changes a report describes by MRI signal instead of naming them.
+
+    "T1 hypointense, T2/STIR hyperintense signal at the L4 inferior endplate" is a Modic
+    type 1 change. In a sentence that names an endplate (the anchor), each sequence (T1, T2,
+    STIR) is paired with the intensity next to it, lists included ("T1 and T2 hyperintense",
+    "hyperintense on T1 and T2"); the first type in signal_rules.json whose requirements all
+    hold gives the type. The rule's `attributions` (bruise, haemangioma, surgery...) in the
+    same sentence mean the described change is not Modic.
+    """
+
+    def __init__(self, rules: SignalRules):
+        self.rules = rules
+        seq = "|".join(f"(?:{r})" for r in rules.sequences.values())
+        one = rf"(?:{seq})(?:[\s-]*(?:weighted|w|wi)\b)?"
+        seq_list = rf"{one}(?:\s*(?:and|/|,|&|or)\s*{one})*"
+        intensity = "|".join(f"(?:{r})" for r in rules.intensities.values())
+        self._seq = {name: re.compile(rf"^(?:{r})", re.I) for name, r in rules.sequences.items()}
+        self._seq_any = re.compile(seq, re.I)
+        self._int = {name: re.compile(rf"(?:{r})", re.I) for name, r in rules.intensities.items()}
+        signal = r"(?:\s+(?:marrow\s+)?signal(?:\s+intensity)?|\s+intensity)?"
+        self._forms = [
+            # "T1 and T2 hyperintense", "T2/STIR hyperintense", "T1-weighted hypointense"
+            re.compile(rf"(?<![\w])(?P<seq>{seq_list})[\s-]*(?P<int>{intensity})", re.I),
+            # "hyperintense on T1 and T2", "low signal on both T1 and T2"
+            re.compile(rf"(?P<int>{intensity}){signal}\s+(?:on|in)\s+(?:the\s+)?(?:both\s+)?(?P<seq>{seq_list})", re.I),
+            # "low T1 and high T2 signal": intensity directly before one sequence
+            re.compile(rf"(?P<int>{intensity})\s+(?P<seq>(?:{seq}))(?![\w])", re.I),
+        ]
+        self._anchor = re.compile(rules.anchor, re.I)
+        self.attribution = re.compile(rules.attributions, re.I) if rules.attributions else None
+        self._rule = {
+            t["modic_type"]: TargetRule(
+                literal=f"signal description of Modic type {t['modic_type']}",
+                category="modic",
+                metadata={"modic_type": t["modic_type"], "descriptive": True},
+            )
+            for t in rules.types
+        }
+
+    def describe(self, text: str) -> tuple[dict[str, str], int, int] | None:
+        """Sequence -> intensity pairs found in a sentence, with the span they cover."""
+        found: dict[str, str] = {}
+        taken: list[tuple[int, int]] = []
+        for form in self._forms:
+            for m in form.finditer(text):
+                if any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                level = next((n for n, rx in self._int.items() if rx.fullmatch(m.group("int"))), None)
+                if level is None:
+                    continue
+                for s in self._seq_any.finditer(m.group("seq")):
+                    name = next(n for n, rx in self._seq.items() if rx.match(s.group(0)))
+                    found.setdefault(name, level)
+                taken.append((m.start(), m.end()))
+        if not found:
+            return None
+        return found, min(a for a, _ in taken), max(b for _, b in taken)
+
+    def modic_type(self, signals: dict[str, str]) -> str | None:
+        for entry in self.rules.types:
+            needs = {k: v for k, v in entry.items() if k != "modic_type"}
+            if all(signals.get(k) == v for k, v in needs.items()):
+                return entry["modic_type"]
+        return None
+
+    def find(self, sentence: str) -> Match | None:
+        """The described Modic change of one sentence, if it has one."""
+        anchor = self._anchor.search(sentence)
+        if not anchor:
+            return None
+        described = self.describe(sentence)
+        if not described:
+            return None
+        signals, a, b = described
+        modic_type = self.modic_type(signals)
+        if modic_type is None:
+            return None
+        return Match(min(a, anchor.start()), max(b, anchor.end()), self._rule[modic_type])
+
+    def explained_away(self, sentence: str) -> bool:
+        return bool(self.attribution and self.attribution.search(sentence))
