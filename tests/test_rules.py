@@ -124,3 +124,17 @@ def test_a_phrase_added_as_data_is_found(tmp_path, analyzer):
     prefilter["triggers"].append({"pattern": "osteochondritis"})
     write(tmp_path, "prefilter.json", prefilter)
     assert process_texts(Analyzer(tmp_path), [text])[0].modic_levels == "L4-L5:1"
+
+
+def test_trigger_gating_finds_what_running_every_rule_finds(analyzer):
+    """Rules only run where a trigger of their literal was seen; that must never lose a match."""
+    import json as _json
+
+    from .conftest import SAMPLES
+
+    texts = [_json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    for text in texts:
+        hits = analyzer.prefilter.hits(text)
+        gated = analyzer.matcher.find(text, [(0, len(text), {t for _, t in hits})])
+        every = analyzer.matcher.find(text)
+        assert [(m.start, m.end, m.rule.literal) for m in gated] == [(m.start, m.end, m.rule.literal) for m in every]

@@ -17,7 +17,6 @@ from medspacy.target_matcher import TargetRule
 
 from .rules import Prefilter, SignalRules
 
-
 _TOKENISH = re.compile(r"\w+|[^\w\s]")  # about what spaCy's tokenizer splits a phrase into
 
 
