@@ -78,6 +78,20 @@ def build_nlp(patterns_dir: Path, token_rules: list | None = None) -> Language:
 
 
 @dataclass
+class Candidates:
+    """A report's sentences that hold a trigger: their text joined, and what each holds."""
+
+    sentences: list[Sentence]
+    pieces: list[str]
+    offsets: list[int]  # where each piece starts in `text`
+    stretches: list[tuple[int, int, set[int]]]  # (start, end, triggers seen) per piece
+
+    @property
+    def text(self) -> str:
+        return JOIN.join(self.pieces)
+
+
+@dataclass
 class Part:
     """A Doc holding some of a report's sentences that hold a target.
 
@@ -119,33 +133,39 @@ class Analyzer:
         self.structurer = Structurer(load_section_rules(self.patterns_dir / SECTION_FILE))
         self.nlp = build_nlp(self.patterns_dir, self.matcher.token_rules)
 
-    def _matches(self, text: str, sentences: list[Sentence]) -> list[tuple[Sentence, str, list[Match]]]:
-        """Each candidate sentence with its matches (offsets within the sentence)."""
+    def candidates(self, text: str, sentences: list[Sentence]) -> Candidates:
+        """The sentences holding a trigger, joined, with the triggers each holds."""
         hits = self.prefilter.hits(text)  # one scan of the whole report
         starts = [pos for pos, _ in hits]
-        candidates: list[tuple[Sentence, set[int]]] = []
+        c = Candidates([], [], [], [])
+        offset = 0
         for s in sentences:
             first = bisect_left(starts, s.start)
             last = bisect_left(starts, s.end, first)
             if last > first:
-                candidates.append((s, {trigger for _, trigger in hits[first:last]}))
-        if not candidates:
+                piece = text[s.start : s.end]
+                c.sentences.append(s)
+                c.pieces.append(piece)
+                c.offsets.append(offset)
+                c.stretches.append((offset, offset + len(piece), {trigger for _, trigger in hits[first:last]}))
+                offset += len(piece) + len(JOIN)
+        return c
+
+    def _matches(self, text: str, sentences: list[Sentence]) -> list[tuple[Sentence, str, list[Match]]]:
+        """Each candidate sentence with its matches (offsets within the sentence)."""
+        c = self.candidates(text, sentences)
+        if not c.sentences:
             return []
-        pieces = [text[s.start : s.end] for s, _ in candidates]
-        offsets, stretches, offset = [], [], 0
-        for piece, (_, triggers) in zip(pieces, candidates):
-            offsets.append(offset)
-            stretches.append((offset, offset + len(piece), triggers))
-            offset += len(piece) + len(JOIN)
+        candidates, pieces, offsets = c.sentences, c.pieces, c.offsets
         per_sentence: list[list[Match]] = [[] for _ in candidates]
-        for m in self.matcher.find(JOIN.join(pieces), stretches):
+        for m in self.matcher.find(c.text, c.stretches):
             k = bisect_right(offsets, m.start) - 1
             if m.end <= offsets[k] + len(pieces[k]):  # never across two sentences
                 m.start -= offsets[k]
                 m.end -= offsets[k]
                 per_sentence[k].append(m)
         out = []
-        for (s, _), piece, found in zip(candidates, pieces, per_sentence):
+        for s, piece, found in zip(candidates, pieces, per_sentence):
             described = self.signals.find(piece)
             if described and not any(
                 m.rule.category == "modic" and m.start < described.end and described.start < m.end for m in found
