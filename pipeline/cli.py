@@ -100,6 +100,13 @@ EXTRACT_OPTIONS = [
     click.option("--date-col", default=None, help="Column holding the report date [default: report_date, if present]."),
     click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input."),
     click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1), help="Reports per chunk."),
+    click.option(
+        "--jobs",
+        default=1,
+        show_default=True,
+        type=click.IntRange(0),
+        help="Worker processes (0: one per core). The output does not depend on it.",
+    ),
     PATTERNS_OPTION,
     click.option("--quiet", is_flag=True, help="No progress output."),
 ]
@@ -128,7 +135,7 @@ FLAG_OPTIONS = [
 ]
 
 
-def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encoding, chunk_size, patterns, quiet):
+def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encoding, chunk_size, jobs, patterns, quiet):
     from .io import Columns, ReportSource
     from .run import extract as run_extract
 
@@ -147,7 +154,7 @@ def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encod
     progress = Progress(source.n_rows, quiet)
     started = time.monotonic()
     try:
-        counts = run_extract(source, out_dir, analyzer, progress)
+        counts = run_extract(source, out_dir, analyzer, progress, jobs)
     finally:
         progress.close()
     seconds = time.monotonic() - started

@@ -11,11 +11,12 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import json
-from collections import Counter
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -126,22 +127,35 @@ class ReportSource:
     # -- checks -------------------------------------------------------------------------------
 
     def _check(self) -> int:
-        ids = list(self._ids())
+        """Count the rows; refuse empty or duplicate ids. Keeps 8 bytes per row, not the ids."""
+        hashes = array("q")
+        empty: list[int] = []
+        for row, rid in enumerate(self._ids(), 1):
+            if not rid:
+                empty.append(row)
+            hashes.append(hash(rid))
         if self.format != "txt":
             self._check_decoding()
-        empty = [i for i, rid in enumerate(ids, 1) if not rid]
         if empty:
             rows = ", ".join(map(str, empty[:5])) + (" …" if len(empty) > 5 else "")
             raise InputError(f"{self.path}: empty {self.columns.report_id} in row(s) {rows}")
-        dupes = [rid for rid, n in Counter(ids).items() if n > 1]
-        if dupes:
-            where = {rid: [i for i, x in enumerate(ids, 1) if x == rid][:3] for rid in dupes[:5]}
-            shown = ", ".join(f"{rid!r} (rows {', '.join(map(str, rows))})" for rid, rows in where.items())
-            more = f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""
-            raise InputError(f"{self.path}: duplicate {self.columns.report_id} values: {shown}{more}")
-        if not ids:
+        ordered = np.sort(np.frombuffer(hashes, dtype=np.int64)) if hashes else np.array([], dtype=np.int64)
+        clashing = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+        if clashing:  # equal hashes: look at the ids themselves (a second pass, only for those)
+            rows_of: dict[str, list[int]] = {}
+            for row, rid in enumerate(self._ids(), 1):
+                if hash(rid) in clashing:
+                    rows_of.setdefault(rid, []).append(row)
+            dupes = {rid: rows for rid, rows in rows_of.items() if len(rows) > 1}
+            if dupes:
+                shown = ", ".join(
+                    f"{rid!r} (rows {', '.join(map(str, rows[:3]))})" for rid, rows in list(dupes.items())[:5]
+                )
+                more = f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""
+                raise InputError(f"{self.path}: duplicate {self.columns.report_id} values: {shown}{more}")
+        if not hashes:
             self.warnings.append(f"{self.path}: no reports found")
-        return len(ids)
+        return len(hashes)
 
     def _check_decoding(self) -> None:
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")

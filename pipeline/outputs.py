@@ -8,6 +8,7 @@ a failed run never leaves a half-written table that looks complete. Booleans are
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +42,6 @@ class ResultWriter:
         except OSError as exc:
             raise ModicError(f"{self.out_dir}: cannot create output folder: {exc.strerror}") from None
         self._files = {}
-        self._writers = {}
 
     def _path(self, table: str, partial: bool = False) -> Path:
         return self.out_dir / f"{table}.csv{PARTIAL if partial else ''}"
@@ -53,23 +53,13 @@ class ResultWriter:
             except OSError as exc:
                 raise ModicError(f"{self.out_dir}: cannot write {table}.csv: {exc.strerror}") from None
             self._files[table] = fh
-            self._writers[table] = csv.writer(fh, lineterminator="\n")
-            self._writers[table].writerow(columns)
+            csv.writer(fh, lineterminator="\n").writerow(columns)
         return self
 
-    def write(self, chunk: Chunk, results: list[ReportResult]) -> None:
-        mentions, findings, reports = (self._writers[t] for t in ("mentions", "findings", "reports"))
-        for i, r in enumerate(results):
-            ids = (chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i])
-            for m in r.mentions:
-                mentions.writerow([*ids] + [_cell(getattr(m, col)) for col in TABLES["mentions"][3:]])
-            for f in r.findings:
-                findings.writerow([*ids] + [_cell(getattr(f, col)) for col in TABLES["findings"][3:]])
-            message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
-            reports.writerow(
-                [*ids, r.status, message, r.n_mentions, r.modic_levels, _cell(r.qualifying_modic)]
-                + [_cell(r.exclusions[name]) for name in TABLES["reports"][8:]]
-            )
+    def write(self, rendered: dict[str, str]) -> None:
+        """Append one chunk's rows, as `render` made them."""
+        for table, text in rendered.items():
+            self._files[table].write(text)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for fh in self._files.values():
@@ -81,6 +71,24 @@ class ResultWriter:
         for table in TABLES:
             os.replace(self._path(table, partial=True), self._path(table))
         build_database(self.out_dir)
+
+
+def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
+    """One chunk's rows of the three tables as CSV text (made in the worker that analysed them)."""
+    buffers = {table: io.StringIO() for table in TABLES}
+    mentions, findings, reports = (csv.writer(buffers[t], lineterminator="\n") for t in TABLES)
+    for i, r in enumerate(results):
+        ids = (chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i])
+        for m in r.mentions:
+            mentions.writerow([*ids] + [_cell(getattr(m, col)) for col in TABLES["mentions"][3:]])
+        for f in r.findings:
+            findings.writerow([*ids] + [_cell(getattr(f, col)) for col in TABLES["findings"][3:]])
+        message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
+        reports.writerow(
+            [*ids, r.status, message, r.n_mentions, r.modic_levels, _cell(r.qualifying_modic)]
+            + [_cell(r.exclusions[name]) for name in TABLES["reports"][8:]]
+        )
+    return {table: buffer.getvalue() for table, buffer in buffers.items()}
 
 
 def build_database(out_dir: Path) -> Path:

@@ -6,7 +6,10 @@ flag: read the extraction tables and the symptom table -> judge each patient -> 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +26,9 @@ from .flag import (
     optional_columns,
 )
 from .flag import SQL_TYPES as PATIENT_SQL_TYPES
-from .io import ReportSource
+from .io import Chunk, ReportSource
 from .nlp import Analyzer
-from .outputs import ResultWriter, write_table
+from .outputs import ResultWriter, render, write_table
 from .resolve import Finding, resolve, summarise
 from .schema import EXCLUSIONS, STATUS_EMPTY, STATUS_ERROR, STATUS_OK
 from .symptoms import read_symptoms
@@ -75,22 +78,67 @@ def process_texts(analyzer: Analyzer, texts: list[str]) -> list[ReportResult]:
     return [r for r in results if r is not None]
 
 
+def _analyse_chunk(analyzer: Analyzer, chunk: Chunk) -> tuple[dict[str, str], list[str]]:
+    results = process_texts(analyzer, chunk.texts)
+    return render(chunk, results), [r.status for r in results]
+
+
+_WORKER: Analyzer | None = None
+
+
+def _start_worker(patterns_dir: Path) -> None:
+    global _WORKER
+    _WORKER = Analyzer(patterns_dir)
+
+
+def _worker_chunk(chunk: Chunk) -> tuple[dict[str, str], list[str]]:
+    assert _WORKER is not None
+    return _analyse_chunk(_WORKER, chunk)
+
+
+def _in_workers(source: ReportSource, analyzer: Analyzer, jobs: int) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """Chunks analysed by `jobs` worker processes, yielded in input order, few chunks in flight."""
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(jobs, _start_worker, (analyzer.patterns_dir,)) as pool:
+        pending: deque = deque()
+        for chunk in source.chunks():
+            pending.append(pool.apply_async(_worker_chunk, (chunk,)))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def resolve_jobs(jobs: int) -> int:
+    """--jobs: 0 means one per core."""
+    return jobs if jobs > 0 else max(1, os.cpu_count() or 1)
+
+
 def extract(
     source: ReportSource,
     out_dir: Path,
     analyzer: Analyzer,
     progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, int]:
-    """Run extraction over every report of `source`, writing mentions, findings and reports to out_dir."""
+    """Run extraction over every report of `source`, writing mentions, findings and reports to out_dir.
+
+    The output is the same for any `jobs` and chunk size: chunks are written in input order.
+    """
     counts = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
+    jobs = resolve_jobs(jobs)
+    analysed = (
+        (_analyse_chunk(analyzer, chunk) for chunk in source.chunks())
+        if jobs == 1
+        else _in_workers(source, analyzer, jobs)
+    )
     with ResultWriter(out_dir) as writer:
-        for chunk in source.chunks():
-            results = process_texts(analyzer, chunk.texts)
-            writer.write(chunk, results)
-            for r in results:
-                counts[r.status] += 1
+        for rendered, statuses in analysed:
+            writer.write(rendered)
+            for status in statuses:
+                counts[status] += 1
             if progress:
-                progress(len(results))
+                progress(len(statuses))
     return counts
 
 

@@ -173,8 +173,10 @@ def test_column_mapping(tmp_path):
     )
 
 
-def test_chunk_size_does_not_change_the_output(tmp_path, sample_run):
-    invoke("extract", SAMPLES / "reports.csv", "--out", tmp_path, "--quiet", "--chunk-size", "7")
+@pytest.mark.parametrize("options", [["--chunk-size", "7"], ["--jobs", "2", "--chunk-size", "13"], ["--jobs", "0"]])
+def test_jobs_and_chunk_size_do_not_change_the_output(tmp_path, sample_run, options):
+    result = invoke("extract", SAMPLES / "reports.csv", "--out", tmp_path, "--quiet", *options)
+    assert result.exit_code == 0, result.output
     for table in TABLES:
         assert (tmp_path / f"{table}.csv").read_bytes() == (sample_run / f"{table}.csv").read_bytes()
 
