@@ -19,7 +19,8 @@ UNHEADED = "body"
 # A header ends with ":" (or ":-", " - "); the words before it are looked up among the literal headers.
 _COLON = r"[ \t]*(?::-?|\s-\s)[ \t,]*"
 _NAMED_HEADER = re.compile(rf"[ \t]*(?:\d{{1,2}}[.)]\s*)?(?P<name>[A-Za-z][A-Za-z /&]{{0,60}}?){_COLON}")
-_HEADER_CANDIDATE = re.compile(r"[\n.,:]")
+# Headers start a line, or in run-together text follow "." "," or ":" and start with a capital.
+_HEADER_CANDIDATE = re.compile(r"\n|[.,:](?=[ \t]*(?:\d{1,2}[.)]\s*)?[A-Z])")
 # Inside a line a header needs its colon (or dash) close by.
 _COLON_AHEAD = re.compile(r"[^\n:]{0,64}(?::|\s-\s)")
 #: A "sentence" longer than this (run-on text with no full stops) is cut at a comma, semicolon or space.
@@ -35,7 +36,7 @@ _ABBREVIATIONS = re.compile(
 # Sentence ends inside a line: ". " / "? " / "! " / ".," / "//" / inline bullets.
 _INLINE_BREAK = re.compile(r"(?<=[.!?])[,]?(?=\s+\S)|(?<=[.!?]),(?=\S)|/{2,}|\s+\u2022\s*")
 _BULLET_START = re.compile(r"^\s*(?:[-*\u2022>]|\d{1,2}[.)](?!\d)|[a-z][.)]\s)")
-_LINE_END_PUNCT = re.compile(r"[.:;!?]\s*$")
+_LINE_END_PUNCT = (".", ":", ";", "!", "?")
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _sentences(text: str, start: int, end: int):
         joins_previous = (
             pieces
             and not blank
-            and not _LINE_END_PUNCT.search(text[pieces[-1][0] : pieces[-1][1]])
+            and text[pieces[-1][0] : pieces[-1][1]].rstrip()[-1:] not in _LINE_END_PUNCT
             and line.lstrip()[:1].islower()
             and not _BULLET_START.match(line)
         )
@@ -170,6 +171,11 @@ def _sentences(text: str, start: int, end: int):
         else:
             pieces.append([line_start, line_end, int(blank)])
     for p_start, p_end, paragraph in pieces:
+        if _INLINE_BREAK.search(text, p_start, p_end) is None and p_end - p_start <= MAX_SENTENCE_CHARS:
+            a, b = _strip(text, p_start, p_end)  # most lines are one sentence
+            if b > a:
+                yield a, b, bool(paragraph)
+            continue
         first = True
         for s, e in _split_inline(text, p_start, p_end):
             yield s, e, bool(paragraph) and first
