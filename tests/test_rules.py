@@ -139,3 +139,22 @@ def test_trigger_gating_finds_what_running_every_rule_finds(analyzer):
         gated = analyzer.matcher.find(c.text, c.stretches)
         every = analyzer.matcher.find(c.text)
         assert [(m.start, m.end, m.rule.literal) for m in gated] == [(m.start, m.end, m.rule.literal) for m in every]
+
+
+def test_a_token_pattern_rule_is_matched_by_medspacy(tmp_path):
+    """Token patterns (a list of spaCy token dicts) need tokens: medspaCy's TargetMatcher runs them."""
+    from pipeline.run import process_texts
+
+    for f in PATTERNS.glob("*.json"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    rules = json.loads((tmp_path / "target_rules.json").read_text())
+    rules["target_rules"].append(
+        {"literal": "hnp", "category": "nerve_compression", "pattern": [{"LOWER": "hnp"}, {"LOWER": "compressing"}]}
+    )
+    write(tmp_path, "target_rules.json", rules)
+    prefilter = json.loads((tmp_path / "prefilter.json").read_text())
+    prefilter["triggers"].append({"pattern": "hnp"})
+    write(tmp_path, "prefilter.json", prefilter)
+    result = process_texts(Analyzer(tmp_path), ["Large HNP compressing at L4-5. Modic type 2 at L5-S1."])[0]
+    assert result.exclusions["nerve_compression"]
+    assert result.modic_levels == "L5-S1:2"
