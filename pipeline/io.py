@@ -134,7 +134,7 @@ class ReportSource:
             if not rid:
                 empty.append(row)
             hashes.append(hash(rid))
-        if self.format != "txt":
+        if self.format in ("csv", "jsonl"):
             self._check_decoding()
         if empty:
             rows = ", ".join(map(str, empty[:5])) + (" …" if len(empty) > 5 else "")

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # imported for types only: run.py imports this module
     from .run import ReportResult
 
 DB_NAME = "results.duckdb"
+#: DuckDB keeps a table in memory up to its limit before writing it out; a low limit keeps the
+#: memory of a million-report run flat (it spills to disk instead).
+DUCKDB_SETTINGS = {"memory_limit": "256MB", "threads": 2}
 PARTIAL = ".partial"
 
 
@@ -96,11 +99,17 @@ def build_database(out_dir: Path) -> Path:
     target = out_dir / DB_NAME
     partial = out_dir / (DB_NAME + PARTIAL)
     partial.unlink(missing_ok=True)
-    with duckdb.connect(str(partial)) as con:
+    with _connect(partial) as con:
         for table, columns in TABLES.items():
             _load_csv(con, table, out_dir / f"{table}.csv", {c: SQL_TYPES.get(c, "VARCHAR") for c in columns})
     os.replace(partial, target)
     return target
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), config=dict(DUCKDB_SETTINGS))
+    con.execute("SET enable_progress_bar = false")  # our progress is ours; DuckDB's would draw on stdout
+    return con
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path, types: dict[str, str]) -> None:
@@ -126,7 +135,7 @@ def write_table(out_dir: Path, table: str, rows: list[dict[str, object]], types:
     except OSError as exc:
         raise ModicError(f"{out_dir}: cannot write {table}.csv: {exc.strerror}") from None
     os.replace(partial, path)
-    with duckdb.connect(str(out_dir / DB_NAME)) as con:
+    with _connect(out_dir / DB_NAME) as con:
         _load_csv(con, table, path, types)
     return path
 
