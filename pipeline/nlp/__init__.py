@@ -1,8 +1,9 @@
 """The NLP stage: report text -> sentences with sections -> findings with ConText modifiers.
 
-Only sentences that can hold a finding (they match the prefilter built from
-patterns/prefilter.json) are tokenised; a report's candidate sentences go through spaCy
-as one Doc with their sentence boundaries set, so ConText scopes stop at the sentence.
+Sentences that can hold a finding (they hold a trigger of patterns/prefilter.json) are
+searched for targets on their raw text; only those with a match are tokenised, as one Doc per
+report with their sentence boundaries set (so ConText scopes stop at the sentence) and the
+matches as spans in doc.spans["findings"].
 """
 
 from __future__ import annotations
