@@ -15,39 +15,12 @@ import pandas as pd
 
 from .criteria import Criteria
 from .errors import InputError
-from .schema import EXCLUSIONS, LISTHESIS, MODIC, STATUS_OK, level_sort_key
+from .schema import CANDIDATE, EXCLUSIONS, LISTHESIS, MODIC, NOT_CANDIDATE, REVIEW, STATUS_OK, level_sort_key
 from .symptoms import OPTIONAL, Assessment, SymptomTable
 
-CANDIDATE, REVIEW, NOT_CANDIDATE = "candidate", "needs_review", "not_candidate"
 #: Reason name of an imaging exclusion finding (fusion is named for what it means to the patient).
 FINDING_REASON = {name: name for name in EXCLUSIONS} | {"fusion": "prior_fusion"}
 DAYS_PER_MONTH = 365.25 / 12
-
-PATIENT_COLUMNS = (
-    "patient_id",
-    "status",
-    "reasons",
-    "criteria",
-    "index_report_id",
-    "index_report_date",
-    "qualifying_levels",
-    "assessment_date",
-    "lbp_duration_months",
-    "conservative_care_months",
-    "radicular_pain",
-)
-TRAILING_COLUMNS = ("evidence", "notes")
-SQL_TYPES = {
-    "index_report_date": "DATE",
-    "assessment_date": "DATE",
-    "lbp_duration_months": "DOUBLE",
-    "conservative_care_months": "DOUBLE",
-    "radicular_pain": "BOOLEAN",
-    "odi": "DOUBLE",
-    "pain_score": "DOUBLE",
-    "bmi": "DOUBLE",
-    "prior_lumbar_surgery": "BOOLEAN",
-}
 
 
 @dataclass(frozen=True)

@@ -15,22 +15,21 @@ from pathlib import Path
 
 from .criteria import Criteria
 from .extract import Mention, mentions_of
-from .flag import (
-    CANDIDATE,
-    NOT_CANDIDATE,
-    PATIENT_COLUMNS,
-    REVIEW,
-    TRAILING_COLUMNS,
-    flag,
-    load_extraction,
-    optional_columns,
-)
-from .flag import SQL_TYPES as PATIENT_SQL_TYPES
+from .flag import flag, load_extraction, optional_columns
 from .io import Chunk, ReportSource
 from .nlp import Analyzer
 from .outputs import ResultWriter, render, write_table
 from .resolve import Finding, resolve, summarise
-from .schema import EXCLUSIONS, STATUS_EMPTY, STATUS_ERROR, STATUS_OK
+from .schema import (
+    EXCLUSIONS,
+    PATIENT_COLUMNS,
+    PATIENT_SQL_TYPES,
+    PATIENT_STATUSES,
+    PATIENT_TRAILING_COLUMNS,
+    STATUS_EMPTY,
+    STATUS_ERROR,
+    STATUS_OK,
+)
 from .symptoms import read_symptoms
 
 
@@ -158,10 +157,10 @@ def flag_dir(
     symptoms = read_symptoms(symptoms_path, columns)
     results = flag(reports, symptoms, criteria)
     optional = optional_columns(symptoms, criteria)
-    columns_out = (*PATIENT_COLUMNS, *optional, *TRAILING_COLUMNS)
+    columns_out = (*PATIENT_COLUMNS, *optional, *PATIENT_TRAILING_COLUMNS)
     types = {col: PATIENT_SQL_TYPES.get(col, "VARCHAR") for col in columns_out}
     path = write_table(Path(out_dir), "patients", [r.row(optional) for r in results], types)
-    counts = {status: 0 for status in (CANDIDATE, REVIEW, NOT_CANDIDATE)}
+    counts = {status: 0 for status in PATIENT_STATUSES}
     for r in results:
         counts[r.status] += 1
     messages = list(symptoms.messages)

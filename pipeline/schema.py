@@ -95,6 +95,38 @@ SQL_TYPES = {
 
 TABLES = {"mentions": MENTION_COLUMNS, "findings": FINDING_COLUMNS, "reports": REPORT_COLUMNS}
 
+# -- flagging ------------------------------------------------------------------------------------
+CANDIDATE, REVIEW, NOT_CANDIDATE = "candidate", "needs_review", "not_candidate"
+PATIENT_STATUSES = (CANDIDATE, REVIEW, NOT_CANDIDATE)
+
+#: The patients table: these columns, then the optional symptom fields present or used, then the
+#: trailing ones.
+PATIENT_COLUMNS = (
+    "patient_id",
+    "status",
+    "reasons",
+    "criteria",
+    "index_report_id",
+    "index_report_date",
+    "qualifying_levels",
+    "assessment_date",
+    "lbp_duration_months",
+    "conservative_care_months",
+    "radicular_pain",
+)
+PATIENT_TRAILING_COLUMNS = ("evidence", "notes")
+PATIENT_SQL_TYPES = {
+    "index_report_date": "DATE",
+    "assessment_date": "DATE",
+    "lbp_duration_months": "DOUBLE",
+    "conservative_care_months": "DOUBLE",
+    "radicular_pain": "BOOLEAN",
+    "odi": "DOUBLE",
+    "pain_score": "DOUBLE",
+    "bmi": "DOUBLE",
+    "prior_lumbar_surgery": "BOOLEAN",
+}
+
 
 def level_sort_key(level: str) -> int:
     """Anatomical order of a disc level; an empty level sorts last."""
