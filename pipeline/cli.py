@@ -162,7 +162,7 @@ def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encod
     click.echo(
         f"{total} reports in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f}/s): "
         f"{counts['ok']} ok, {counts['empty']} empty, {counts['error']} error -> {out_dir}/"
-        "{mentions,findings,reports}.csv, results.duckdb",
+        "{mentions,findings,reports}.csv, results.duckdb, texts.parquet",
         err=quiet,
     )
 

@@ -1,4 +1,5 @@
-"""Write mentions.csv, findings.csv, reports.csv and results.duckdb holding the same tables.
+"""Write mentions.csv, findings.csv, reports.csv and results.duckdb holding the same tables,
+plus texts.parquet (report_id, report_text) so that `modic review` can show each report whole.
 
 CSVs are streamed chunk by chunk under temporary names and renamed when the run ends, so
 a failed run never leaves a half-written table that looks complete. Booleans are written
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .errors import ModicError
 from .schema import SQL_TYPES, TABLES
@@ -27,6 +30,9 @@ DB_NAME = "results.duckdb"
 #: memory of a million-report run flat (it spills to disk instead).
 DUCKDB_SETTINGS = {"memory_limit": "128MB", "threads": 2}
 PARTIAL = ".partial"
+#: The report texts, kept beside the tables for the review page (zstd-compressed, streamed per chunk).
+TEXTS_NAME = "texts.parquet"
+TEXTS_SCHEMA = pa.schema([("report_id", pa.string()), ("report_text", pa.string())])
 
 
 def _cell(value: object) -> str:
@@ -45,6 +51,7 @@ class ResultWriter:
         except OSError as exc:
             raise ModicError(f"{self.out_dir}: cannot create output folder: {exc.strerror}") from None
         self._files = {}
+        self._texts: pq.ParquetWriter | None = None
 
     def _path(self, table: str, partial: bool = False) -> Path:
         return self.out_dir / f"{table}.csv{PARTIAL if partial else ''}"
@@ -57,22 +64,36 @@ class ResultWriter:
                 raise ModicError(f"{self.out_dir}: cannot write {table}.csv: {exc.strerror}") from None
             self._files[table] = fh
             csv.writer(fh, lineterminator="\n").writerow(columns)
+        texts_partial = self.out_dir / (TEXTS_NAME + PARTIAL)
+        try:
+            self._texts = pq.ParquetWriter(texts_partial, TEXTS_SCHEMA, compression="zstd")
+        except OSError as exc:
+            raise ModicError(f"{self.out_dir}: cannot write {TEXTS_NAME}: {exc}") from None
         return self
 
-    def write(self, rendered: dict[str, str]) -> None:
-        """Append one chunk's rows, as `render` made them."""
+    def write(self, chunk: Chunk, rendered: dict[str, str]) -> None:
+        """Append one chunk's rows, as `render` made them, and the chunk's texts."""
         for table, text in rendered.items():
             self._files[table].write(text)
+        assert self._texts is not None
+        self._texts.write_table(
+            pa.table([pa.array(chunk.report_id, pa.string()), pa.array(chunk.texts, pa.string())], schema=TEXTS_SCHEMA)
+        )
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for fh in self._files.values():
             fh.close()
+        if self._texts is not None:
+            self._texts.close()
+        texts_partial = self.out_dir / (TEXTS_NAME + PARTIAL)
         if exc_type is not None:
             for table in TABLES:
                 self._path(table, partial=True).unlink(missing_ok=True)
+            texts_partial.unlink(missing_ok=True)
             return
         for table in TABLES:
             os.replace(self._path(table, partial=True), self._path(table))
+        os.replace(texts_partial, self.out_dir / TEXTS_NAME)
         build_database(self.out_dir)
 
 

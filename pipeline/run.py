@@ -95,17 +95,21 @@ def _worker_chunk(chunk: Chunk) -> tuple[dict[str, str], list[str]]:
     return _analyse_chunk(_WORKER, chunk)
 
 
-def _in_workers(source: ReportSource, analyzer: Analyzer, jobs: int) -> Iterator[tuple[dict[str, str], list[str]]]:
+def _in_workers(
+    source: ReportSource, analyzer: Analyzer, jobs: int
+) -> Iterator[tuple[Chunk, tuple[dict[str, str], list[str]]]]:
     """Chunks analysed by `jobs` worker processes, yielded in input order, few chunks in flight."""
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with mp.get_context(method).Pool(jobs, _start_worker, (analyzer.patterns_dir,)) as pool:
         pending: deque = deque()
         for chunk in source.chunks():
-            pending.append(pool.apply_async(_worker_chunk, (chunk,)))
+            pending.append((chunk, pool.apply_async(_worker_chunk, (chunk,))))
             if len(pending) >= 2 * jobs:
-                yield pending.popleft().get()
+                done, result = pending.popleft()
+                yield done, result.get()
         while pending:
-            yield pending.popleft().get()
+            done, result = pending.popleft()
+            yield done, result.get()
 
 
 def resolve_jobs(jobs: int) -> int:
@@ -120,20 +124,20 @@ def extract(
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
 ) -> dict[str, int]:
-    """Run extraction over every report of `source`, writing mentions, findings and reports to out_dir.
+    """Run extraction over every report of `source`, writing mentions, findings, reports and texts to out_dir.
 
     The output is the same for any `jobs` and chunk size: chunks are written in input order.
     """
     counts = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
     jobs = resolve_jobs(jobs)
     analysed = (
-        (_analyse_chunk(analyzer, chunk) for chunk in source.chunks())
+        ((chunk, _analyse_chunk(analyzer, chunk)) for chunk in source.chunks())
         if jobs == 1
         else _in_workers(source, analyzer, jobs)
     )
     with ResultWriter(out_dir) as writer:
-        for rendered, statuses in analysed:
-            writer.write(rendered)
+        for chunk, (rendered, statuses) in analysed:
+            writer.write(chunk, rendered)
             for status in statuses:
                 counts[status] += 1
             if progress:
