@@ -212,12 +212,13 @@ _HEADER = re.compile(
 )
 
 
-def header_levels(sentence: str) -> tuple[tuple[str, ...], int] | None:
+def header_levels(sentence: str, start: int = 0, end: int | None = None) -> tuple[tuple[str, ...], int] | None:
     """A level header at the start of a sentence ("L4-L5:", "L5/S1 level :", "- L3-4 -").
 
-    Returns the levels and the offset where the header ends, or None.
+    `start`/`end` look at that stretch of a longer text without copying it. Returns the levels
+    and the offset (in the text given) where the header ends, or None.
     """
-    m = _HEADER.match(sentence)
+    m = _HEADER.match(sentence, start, len(sentence) if end is None else end)
     if not m:
         return None
     levels = _header_group(m.group("levels"))

@@ -158,3 +158,58 @@ def test_a_token_pattern_rule_is_matched_by_medspacy(tmp_path):
     result = process_texts(Analyzer(tmp_path), ["Large HNP compressing at L4-5. Modic type 2 at L5-S1."])[0]
     assert result.exclusions["nerve_compression"]
     assert result.modic_levels == "L5-S1:2"
+
+
+def _gold_and_real_texts():
+    from .conftest import SAMPLES
+    from .test_realworld import REALWORLD, load
+
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    if REALWORLD.is_dir():
+        texts += list(load("lumbar_radiologists_notes.csv", "report_id", "report_text").values())
+    return texts
+
+
+def test_grouped_trigger_scan_finds_what_the_plain_alternation_finds(analyzer):
+    """The prefilter's scan groups trigger alternatives by first letter for speed; hits must not change."""
+    texts = _gold_and_real_texts() + [
+        "MODIC TYPE II at L4/5; end-plate oedema; ?discitis; retrolisthesis; Endpalte fx.",
+        "İstanbul: modic 1 changes (lower() lengthens the dotted capital I)",
+        "typeI typeII mc1 MC-2 t1 hypointense stir bright; screws and rods; intra-osseous",
+    ]
+    total = 0
+    for text in texts:
+        hits = analyzer.prefilter.hits(text)
+        assert hits == analyzer.prefilter.plain_hits(text), text[:80]
+        total += len(hits)
+    assert total > 1000
+
+
+def test_grouped_scan_keeps_triggers_it_cannot_group(tmp_path):
+    """A trigger starting with a group or a quantified letter is scanned whole, and still numbered right."""
+    from pipeline.nlp.rules import Prefilter
+
+    p = Prefilter(["(?:modic|mc)\\s*\\d", "e+dema", "endplate", "x"])
+    text = "Modic 2 and MC 1 with eedema at the endplate, x"
+    assert p.hits(text) == p.plain_hits(text) == [(0, 0), (12, 0), (22, 1), (36, 2), (46, 3)]
+
+
+def test_context_regex_rules_match_as_medspacy_matches_them(analyzer):
+    """ConText's regex rules run through a matcher that reads the Doc's text once; same matches as medspaCy's."""
+    from medspacy.common.regex_matcher import RegexMatcher
+
+    from pipeline.nlp.components import SharedTextRegexMatcher
+
+    context = analyzer.nlp.get_pipe("modic_context")
+    shared = context._ConText__matcher._MedspacyMatcher__regex_matcher
+    assert isinstance(shared, SharedTextRegexMatcher)
+    original = RegexMatcher(analyzer.nlp.vocab)
+    original._patterns, original._callbacks = shared._patterns, shared._callbacks
+    docs = [analyzer.nlp.make_doc(t) for t in _gold_and_real_texts()]
+    docs.append(analyzer.nlp.make_doc("?Modic 1 at L4-5, with type 1 converting to type 2,mild stenosis ??oedema"))
+    n = 0
+    for doc in docs:
+        found = shared(doc)
+        assert found == RegexMatcher.__call__(original, doc)
+        n += len(found)
+    assert n > 100

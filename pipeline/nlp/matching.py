@@ -42,11 +42,17 @@ class TextMatcher:
     def __init__(self, rules: list[TargetRule], prefilter: Prefilter):
         self.rules: list[tuple[TargetRule, re.Pattern[str], frozenset[int]]] = []
         self.token_rules = [rule for rule in rules if isinstance(rule.pattern, list)]
+        by_gate: dict[frozenset[int], list[int]] = {}
         for rule in rules:
             if isinstance(rule.pattern, list):
                 continue
             regex = rule.pattern if isinstance(rule.pattern, str) else literal_regex(rule.literal)
-            self.rules.append((rule, re.compile(regex, re.IGNORECASE), prefilter.triggers_in(rule.literal)))
+            gate = prefilter.triggers_in(rule.literal)
+            by_gate.setdefault(gate, []).append(len(self.rules))
+            self.rules.append((rule, re.compile(regex, re.IGNORECASE), gate))
+        # Rules sharing a gate are first searched for together: one scan of a stretch with the
+        # alternation of their patterns tells whether any of them can match there at all.
+        self.groups = [(gate, keys, _any_of([self.rules[k][1] for k in keys])) for gate, keys in by_gate.items()]
 
     def find(self, text: str, pieces: list[tuple[int, int, set[int]]] | None = None) -> list[Match]:
         """Matches in text, the longest kept where two overlap.
@@ -55,12 +61,23 @@ class TextMatcher:
         holding one of its triggers; None runs every rule over the whole text.
         """
         found: list[tuple[int, int, int]] = []
-        seen = set().union(*(t for _, _, t in pieces)) if pieces is not None else set()
-        for key, (_, rx, gate) in enumerate(self.rules):
-            if pieces is not None and not gate & seen:
-                continue
-            for start, end in _stretches(pieces, gate) if pieces is not None else [(0, len(text))]:
-                found.extend((m.start(), m.end(), key) for m in rx.finditer(text, start, end) if m.end() > m.start())
+        if pieces is None:
+            for key, (_, rx, _) in enumerate(self.rules):
+                found.extend((m.start(), m.end(), key) for m in rx.finditer(text) if m.end() > m.start())
+        else:
+            seen = set().union(*(t for _, _, t in pieces))
+            for gate, keys, any_of in self.groups:
+                if not gate & seen:
+                    continue
+                for start, end in _stretches(pieces, gate):
+                    if any_of is not None and any_of.search(text, start, end) is None:
+                        continue
+                    for key in keys:
+                        found.extend(
+                            (m.start(), m.end(), key)
+                            for m in self.rules[key][1].finditer(text, start, end)
+                            if m.end() > m.start()
+                        )
         # the match of more tokens wins (as medspaCy prunes); among equals the earlier, then the rule listed first
         found.sort(key=lambda f: (-len(_TOKENISH.findall(text, f[0], f[1])), f[0], f[2]))
         kept: list[tuple[int, int, int]] = []
@@ -69,6 +86,22 @@ class TextMatcher:
                 kept.append((start, end, key))
         kept.sort()
         return [Match(start, end, self.rules[key][0]) for start, end, key in kept]
+
+
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One pattern matching wherever any of `patterns` does (None if they cannot be joined)."""
+    if len(patterns) < 2:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{_scoped(p.pattern)})" for p in patterns), re.IGNORECASE)
+    except re.error:  # e.g. the same group name in two rules: search each on its own
+        return None
+
+
+def _scoped(pattern: str) -> str:
+    """A pattern with its leading global flags ("(?i)...") turned into a scoped group, to be joined."""
+    m = re.match(r"\(\?([aiLmsux]+)\)", pattern)
+    return f"(?{m.group(1)}:{pattern[m.end():]})" if m else pattern
 
 
 def _stretches(pieces: list[tuple[int, int, set[int]]], gate: frozenset[int]) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..levels import header_levels
 from ..schema import NON_CURRENT_SECTIONS
@@ -19,10 +20,12 @@ UNHEADED = "body"
 # A header ends with ":" (or ":-", " - "); the words before it are looked up among the literal headers.
 _COLON = r"[ \t]*(?::-?|\s-\s)[ \t,]*"
 _NAMED_HEADER = re.compile(rf"[ \t]*(?:\d{{1,2}}[.)]\s*)?(?P<name>[A-Za-z][A-Za-z /&]{{0,60}}?){_COLON}")
-# Headers start a line, or in run-together text follow "." "," or ":" and start with a capital.
-_HEADER_CANDIDATE = re.compile(r"\n|[.,:](?=[ \t]*(?:\d{1,2}[.)]\s*)?[A-Z])")
 # Inside a line a header needs its colon (or dash) close by.
 _COLON_AHEAD = re.compile(r"[^\n:]{0,64}(?::|\s-\s)")
+# Headers start a line, or in run-together text follow "." "," or ":", start with a capital and
+# have their colon close by (checked here, in the same search, for speed).
+_HEADER_CANDIDATE = re.compile(rf"\n|[.,:](?=[ \t]*(?:\d{{1,2}}[.)]\s*)?[A-Z])(?={_COLON_AHEAD.pattern})")
+_MANY_BLANKS = re.compile(r"\s\s")
 #: A "sentence" longer than this (run-on text with no full stops) is cut at a comma, semicolon or space.
 MAX_SENTENCE_CHARS = 600
 #: Sections whose text written beside the header ends with the header's line ("Comparison: MRI
@@ -34,14 +37,17 @@ _ABBREVIATIONS = re.compile(
     re.IGNORECASE,
 )
 # Sentence ends inside a line: ". " / "? " / "! " / ".," / "//" / inline bullets.
-_INLINE_BREAK = re.compile(r"(?<=[.!?])[,]?(?=\s+\S)|(?<=[.!?]),(?=\S)|/{2,}|\s+\u2022\s*")
+# The break is the group that matched (its span); matching from the punctuation before it, rather
+# than with a lookbehind tried at every position, lets the search skip ahead (about twice as fast).
+_INLINE_BREAK = re.compile(r"[.!?](?P<stop>,?(?=\s+\S)|,(?=\S))|(?P<slashes>/{2,})|(?P<bullet>\s+\u2022\s*)")
 _BULLET_START = re.compile(r"^\s*(?:[-*\u2022>]|\d{1,2}[.)](?!\d)|[a-z][.)]\s)")
 _LINE_END_PUNCT = (".", ":", ";", "!", "?")
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence of a report: offsets into the original text, its section and level header."""
+class Sentence(NamedTuple):
+    """A sentence of a report: offsets into the original text, its section and level header.
+
+    (A named tuple: a report has dozens of sentences and a tuple is several times quicker to make.)"""
 
     start: int
     end: int
@@ -70,6 +76,7 @@ class Structurer:
                 inline = re.compile(rf"[ \t]*(?:\d{{1,2}}[.)]\s*)?(?:{h.regex}){_COLON}", re.IGNORECASE)
                 alone = re.compile(rf"[ \t]*(?:{h.regex})[ \t]*:?[ \t]*$", re.IGNORECASE | re.MULTILINE)
                 self._patterns.append((inline, alone, h.category))
+        self._longest = max((len(key) for key in self._literal), default=0)
 
     def _header_at(self, text: str, pos: int, line_start: bool) -> _Header | None:
         """The section header starting at `pos`, if any."""
@@ -83,14 +90,20 @@ class Structurer:
         if line_start:
             line_end = text.find("\n", pos)
             line = text[pos : line_end if line_end >= 0 else len(text)]
-            category = self._literal.get(" ".join(line.strip().rstrip(":").lower().split()))
-            if category:
-                return _Header(pos, pos + len(line), category)
+            if self._could_be_key(line):
+                category = self._literal.get(" ".join(line.strip().rstrip(":").lower().split()))
+                if category:
+                    return _Header(pos, pos + len(line), category)
         for inline, alone, category in self._patterns:
             found = inline.match(text, pos) or (alone.match(text, pos) if line_start else None)
             if found:
                 return _Header(pos, found.end(), category)
         return None
+
+    def _could_be_key(self, line: str) -> bool:
+        """False when a line is too long to be a header once its blanks are squeezed (most lines)."""
+        stripped = line.strip()
+        return len(stripped) <= self._longest or stripped.endswith(":") or bool(_MANY_BLANKS.search(stripped))
 
     def _headers(self, text: str) -> list[_Header]:
         """Headers start a line, or follow ".", "," or ":" in run-together text."""
@@ -125,7 +138,7 @@ class Structurer:
                     if seen_content and section in NON_CURRENT_SECTIONS:
                         section = UNHEADED
                 seen_content = True
-                found = header_levels(text[s_start:s_end])
+                found = header_levels(text, s_start, s_end)
                 if found:
                     level = found[0]
                 out.append(Sentence(s_start, s_end, section, level))
@@ -185,12 +198,14 @@ def _sentences(text: str, start: int, end: int):
 def _split_inline(text: str, start: int, end: int):
     cuts = [start]
     for m in _INLINE_BREAK.finditer(text, start, end):
-        if _ABBREVIATIONS.search(text[max(start, m.start() - 8) : m.start()]):
+        cut, cut_end = m.span(m.lastindex)
+        # an abbreviation ("e.g.", "vs.") ends with a full stop, maybe before a line break
+        if text[cut - 1 : cut] in ".\n" and _ABBREVIATIONS.search(text[max(start, cut - 8) : cut]):
             continue
-        if not text[cuts[-1] : m.start()].strip(" \t?!.,;()0123456789"):
+        if not text[cuts[-1] : cut].strip(" \t?!.,;()0123456789"):
             continue  # a leading "?" or a list number "1." belongs to the sentence that follows
-        cuts.append(m.start())
-        cuts.append(m.end())
+        cuts.append(cut)
+        cuts.append(cut_end)
     cuts.append(end)
     for a, b in zip(cuts[::2], cuts[1::2]):
         a, b = _strip(text, a, b)
@@ -210,8 +225,7 @@ def _split_inline(text: str, start: int, end: int):
 
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
-    while a < b and text[a] in " \t\r\n,;":
-        a += 1
-    while b > a and text[b - 1] in " \t\r\n":
-        b -= 1
-    return a, b
+    """(a, b) without leading blanks, commas and semicolons and without trailing blanks."""
+    piece = text[a:b]
+    head = piece.lstrip(" \t\r\n,;")
+    return a + len(piece) - len(head), a + len(head.rstrip(" \t\r\n")) + len(piece) - len(head)
