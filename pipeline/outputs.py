@@ -129,7 +129,10 @@ def build_database(out_dir: Path) -> Path:
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), config=dict(DUCKDB_SETTINGS))
-    con.execute("SET enable_progress_bar = false")  # our progress is ours; DuckDB's would draw on stdout
+    try:  # our progress is ours; DuckDB's bar would draw on stdout
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # inside Jupyter without ipywidgets DuckDB refuses the setting (its bar is off there)
+        pass
     return con
 
 
