@@ -304,5 +304,105 @@ def evaluate(gold_path, split, out_path, symptoms_path, criteria_name, patterns)
     click.echo(f"disagreements with their sentences -> {out_path}")
 
 
+# -- review page ---------------------------------------------------------------------------------
+@main.command()
+@click.argument("out_dir", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--out",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Page to write [default: DIR/review.html].",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["candidate", "needs_review", "not_candidate"]),
+    help="Only patients with this status (repeatable). Needs patients.csv.",
+)
+@click.option("--limit", type=click.IntRange(1), help="At most N patients (in patients.csv order).")
+def review(out_dir, html_path, statuses, limit):
+    """Write one self-contained HTML page to check each patient's flag against the report texts.
+
+    DIR is an output folder of `modic extract` (and `modic flag`): the page lists the patients
+    with filters and shows each patient's reports in full with every mention highlighted.
+    It needs no network; open it in a browser.
+    """
+    from .review import write_review
+
+    s = write_review(out_dir, html_path, statuses, limit)
+    of_total = f" of {s.total_patients:,}" if s.patients < s.total_patients else ""
+    flagged = "" if s.flagged else " (not flagged: no patients.csv)"
+    click.echo(
+        f"{s.patients:,}{of_total} patients{flagged}, {s.reports:,} reports, {s.size / 1e6:.1f} MB -> {s.path}"
+    )
+
+
+# -- referral audit ------------------------------------------------------------------------------
+def _referral_columns(pairs) -> dict[str, str]:
+    columns = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise ModicError(f"--referral-col {pair!r}: expected FIELD=COLUMN, e.g. referred_to=destination")
+        columns[field.strip()] = column.strip()
+    return columns
+
+
+@main.command()
+@click.argument("source_dir", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--referrals",
+    "referrals_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Referral table (.csv, .parquet or .jsonl): patient_id, referral_date, referred_to, "
+    "optional procedure, site, provider.",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the audit.")
+@click.option(
+    "--window-days",
+    default=180,
+    show_default=True,
+    type=click.IntRange(0),
+    help="A referral 0 to N days after the index MRI counts as referred.",
+)
+@click.option(
+    "--referral-col",
+    "referral_cols",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Read a referral field from another column, e.g. referred_to=destination (repeatable).",
+)
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Audit rule file [default: patterns/audit.toml]: specialist destinations and BVNA procedure names.",
+)
+@click.option("--quiet", is_flag=True, help="No warnings; the summary line goes to stderr.")
+def audit(source_dir, referrals_path, out_dir, window_days, referral_cols, rules_path, quiet):
+    """Audit referrals against the flags of DIR (a `modic flag`/`modic run` output folder).
+
+    Writes summary, by_site, by_provider, by_month, candidates_not_referred,
+    referrals_not_candidates, days_to_referral, modic_prevalence and unmatched_referrals as
+    CSV, the same tables in audit.duckdb, and a self-contained audit.html to --out.
+    """
+    from .audit import load_rules, run_audit, write_audit
+
+    rules = load_rules(rules_path)
+    result = run_audit(source_dir, referrals_path, window_days, rules, _referral_columns(referral_cols))
+    if not quiet:
+        for message in result.messages[:MAX_MESSAGES]:
+            click.echo(f"warning: {message}", err=True)
+        if len(result.messages) > MAX_MESSAGES:
+            click.echo(f"warning: ... and {len(result.messages) - MAX_MESSAGES} more unreadable values", err=True)
+        if result.unmatched_destinations:
+            names = ", ".join(f"{d!r} ({n})" for d, n in result.unmatched_destinations[:10])
+            click.echo(f"warning: destinations no rule of {result.rules.path.name} names: {names}", err=True)
+    write_audit(result, out_dir)
+    click.echo(result.line(out_dir), err=quiet)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
