@@ -309,6 +309,42 @@ class ReportSource:
             yield chunk
 
 
+def read_records(path: Path) -> tuple[list[str], list[tuple[str, dict]]]:
+    """(columns, [(where, record)]) of a CSV, Parquet or JSON Lines table (symptoms, referrals).
+
+    `where` names a record as the messages do: "row N", N counting data rows from 1 (a CSV's
+    header is not counted), or "line N" of a JSON Lines file. Values are strings for CSV.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    kind = FORMATS.get(path.suffix.lower())
+    try:
+        if kind in ("csv", "parquet"):
+            if kind == "csv":
+                frame = pd.read_csv(
+                    path, dtype=str, keep_default_na=False, encoding="utf-8-sig", encoding_errors="replace"
+                )
+            else:
+                frame = pq.read_table(path).to_pandas()
+            columns = [str(c) for c in frame.columns]
+            rows = frame.itertuples(index=False, name=None)
+            return columns, [(f"row {i}", dict(zip(columns, r))) for i, r in enumerate(rows, 1)]
+        if kind == "jsonl":
+            records = [(f"line {n}", obj) for n, obj in read_jsonl(path)]
+            names: dict[str, None] = {}
+            for _, obj in records:
+                names.update(dict.fromkeys(obj))
+            return list(names), records
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty (no header row)") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: malformed CSV: {_one_line(exc)}") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file: {_one_line(exc)}") from None
+    raise InputError(f"{path}: unknown format {path.suffix or '(no extension)'!r}; expected .csv, .parquet or .jsonl")
+
+
 def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; an error names the line that is not a JSON object."""
     with path.open("rb") as fh:

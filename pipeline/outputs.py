@@ -9,6 +9,7 @@ a failed run never leaves a half-written table that looks complete. Booleans are
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 from pathlib import Path
@@ -35,9 +36,12 @@ TEXTS_NAME = "texts.parquet"
 TEXTS_SCHEMA = pa.schema([("report_id", pa.string()), ("report_text", pa.string())])
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
+    """A value as the tables write it: booleans `true`/`false`, dates ISO, None empty."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return "" if value is None else str(value)
 
 
@@ -104,13 +108,13 @@ def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
     for i, r in enumerate(results):
         ids = (chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i])
         for m in r.mentions:
-            mentions.writerow([*ids] + [_cell(getattr(m, col)) for col in TABLES["mentions"][3:]])
+            mentions.writerow([*ids] + [cell(getattr(m, col)) for col in TABLES["mentions"][3:]])
         for f in r.findings:
-            findings.writerow([*ids] + [_cell(getattr(f, col)) for col in TABLES["findings"][3:]])
+            findings.writerow([*ids] + [cell(getattr(f, col)) for col in TABLES["findings"][3:]])
         message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
         reports.writerow(
-            [*ids, r.status, message, r.n_mentions, r.modic_levels, _cell(r.qualifying_modic)]
-            + [_cell(r.exclusions[name]) for name in TABLES["reports"][8:]]
+            [*ids, r.status, message, r.n_mentions, r.modic_levels, cell(r.qualifying_modic)]
+            + [cell(r.exclusions[name]) for name in TABLES["reports"][8:]]
         )
     return {table: buffer.getvalue() for table, buffer in buffers.items()}
 
@@ -120,14 +124,15 @@ def build_database(out_dir: Path) -> Path:
     target = out_dir / DB_NAME
     partial = out_dir / (DB_NAME + PARTIAL)
     partial.unlink(missing_ok=True)
-    with _connect(partial) as con:
+    with connect(partial) as con:
         for table, columns in TABLES.items():
-            _load_csv(con, table, out_dir / f"{table}.csv", {c: SQL_TYPES.get(c, "VARCHAR") for c in columns})
+            load_csv(con, table, out_dir / f"{table}.csv", {c: SQL_TYPES.get(c, "VARCHAR") for c in columns})
     os.replace(partial, target)
     return target
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database with the project's memory cap and no progress bar of DuckDB's own."""
     con = duckdb.connect(str(path), config=dict(DUCKDB_SETTINGS))
     try:  # our progress is ours; DuckDB's bar would draw on stdout
         con.execute("SET enable_progress_bar = false")
@@ -136,7 +141,8 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path, types: dict[str, str]) -> None:
+def load_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path, types: dict[str, str]) -> None:
+    """(Re)create `table` from a CSV the project wrote, with the given column types."""
     text_cols = [col for col, t in types.items() if t == "VARCHAR"]
     con.execute(
         f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
@@ -155,12 +161,12 @@ def write_table(out_dir: Path, table: str, rows: list[dict[str, object]], types:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(columns)
             for row in rows:
-                writer.writerow([_cell(row.get(col)) for col in columns])
+                writer.writerow([cell(row.get(col)) for col in columns])
     except OSError as exc:
         raise ModicError(f"{out_dir}: cannot write {table}.csv: {exc.strerror}") from None
     os.replace(partial, path)
-    with _connect(out_dir / DB_NAME) as con:
-        _load_csv(con, table, path, types)
+    with connect(out_dir / DB_NAME) as con:
+        load_csv(con, table, path, types)
     return path
 
 

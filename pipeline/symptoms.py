@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .errors import InputError
-from .io import FORMATS, read_jsonl
+from .io import read_records
 
 #: field -> kind of value
 FIELDS = {
@@ -110,8 +108,7 @@ def read_symptoms(path: Path, columns: dict[str, str] | None = None) -> SymptomT
     unknown = set(columns or {}) - set(FIELDS)
     if unknown:
         raise InputError(f"unknown symptom field(s) {', '.join(sorted(unknown))}; fields: {', '.join(FIELDS)}")
-    frame = _read_frame(path)
-    found = list(frame.columns)
+    found, records = read_records(path)
     needed = list(REQUIRED)
     if names["lbp_duration_months"] not in found and names["lbp_onset_date"] not in found:
         needed.append("lbp_duration_months")
@@ -125,8 +122,7 @@ def read_symptoms(path: Path, columns: dict[str, str] | None = None) -> SymptomT
     present = tuple(f for f in FIELDS if names[f] in found)
     by_patient: dict[str, list[Assessment]] = {}
     messages: list[str] = []
-    records = frame.to_dict("records")
-    for n, record in enumerate(records, 1):
+    for n, (where, record) in enumerate(records, 1):
         values: dict[str, object] = {}
         notes = []
         for f in present:
@@ -136,32 +132,14 @@ def read_symptoms(path: Path, columns: dict[str, str] | None = None) -> SymptomT
             try:
                 values[f] = parse_value(FIELDS[f], raw)
             except (ValueError, TypeError):
-                note = f"{path} row {n}, column {names[f]}: {raw!r} is not {_EXPECTED[FIELDS[f]]}; left empty"
+                note = f"{path} {where}, column {names[f]}: {raw!r} is not {_EXPECTED[FIELDS[f]]}; left empty"
                 messages.append(note)
-                notes.append(f"symptom row {n}: {names[f]} {raw!r} unreadable")
+                notes.append(f"symptom {where}: {names[f]} {raw!r} unreadable")
         pid = values.pop("patient_id", "")
         if not pid:
-            messages.append(f"{path} row {n}, column {names['patient_id']}: no patient id; the row cannot be joined")
+            messages.append(f"{path} {where}, column {names['patient_id']}: no patient id; the row cannot be joined")
             continue
         by_patient.setdefault(pid, []).append(Assessment(pid, n, notes=notes, **values))
     return SymptomTable(by_patient, present, messages)
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    kind = FORMATS.get(path.suffix.lower())
-    try:
-        if kind == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", encoding_errors="replace")
-        if kind == "parquet":
-            return pq.read_table(path).to_pandas()
-        if kind == "jsonl":
-            return pd.DataFrame([obj for _, obj in read_jsonl(path)])
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty (no header row)") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: malformed CSV: {' '.join(str(exc).split())}") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file: {' '.join(str(exc).split())}") from None
-    raise InputError(f"{path}: unknown format {path.suffix or '(no extension)'!r}; expected .csv, .parquet or .jsonl")
