@@ -93,3 +93,35 @@ def test_run_on_text_is_cut_into_bounded_sentences(structurer):
     pieces = structurer.split(text)
     assert all(s.end - s.start <= 600 for s in pieces)
     assert text[pieces[0].start : pieces[-1].end] == text.strip()
+
+
+def test_split_given_the_trigger_hits_keeps_every_sentence_that_holds_one(analyzer):
+    """Lines with no trigger and no level header are not cut into sentences; nothing else may change."""
+    import json
+    from bisect import bisect_left
+
+    from .conftest import SAMPLES
+    from .test_realworld import REALWORLD, load
+
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    if REALWORLD.is_dir():
+        texts += list(load("lumbar_radiologists_notes.csv", "report_id", "report_text").values())
+        texts += list(load("mtsamples.csv", "", "transcription").values())[:1500]
+    texts += [
+        "COMPARISON: MRI 2019. No change.\nModic 1 at L4-5.",  # a short section ending inside its line
+        "TECHNIQUE: sag T1\nand T2, continued line.\n\nModic type 2 L5-S1.",
+        "L4-L5:\nNormal disc.\nModic 1 endplate change.\n\nModic 2 change.",  # level header, then a new paragraph
+        "L4-L5: Modic 1.\n\nNormal alignment.\nModic 2 change.",  # a skipped line starts the paragraph
+        "HISTORY: back pain\n\nNormal alignment.\nModic 2 change.",  # ... and ends the history section
+    ]
+    kept = 0
+    for text in texts:
+        starts = [pos for pos, _ in analyzer.prefilter.hits(text)]
+
+        def holding(sentences, starts=starts):
+            return [s for s in sentences if bisect_left(starts, s.end) > bisect_left(starts, s.start)]
+
+        lazy = analyzer.structurer.split(text, starts)
+        assert holding(lazy) == holding(analyzer.structurer.split(text)), text[:80]
+        kept += len(holding(lazy))
+    assert kept > 1000

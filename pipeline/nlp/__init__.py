@@ -134,9 +134,14 @@ class Analyzer:
         self.structurer = Structurer(load_section_rules(self.patterns_dir / SECTION_FILE))
         self.nlp = build_nlp(self.patterns_dir, self.matcher.token_rules)
 
-    def candidates(self, text: str, sentences: list[Sentence]) -> Candidates:
-        """The sentences holding a trigger, joined, with the triggers each holds."""
-        hits = self.prefilter.hits(text)  # one scan of the whole report
+    def candidates(
+        self, text: str, sentences: list[Sentence], hits: list[tuple[int, int]] | None = None
+    ) -> Candidates:
+        """The sentences holding a trigger, joined, with the triggers each holds.
+
+        `hits` are the prefilter's hits in `text` (found here if not given)."""
+        if hits is None:
+            hits = self.prefilter.hits(text)
         starts = [pos for pos, _ in hits]
         c = Candidates([], [], [], [])
         offset = 0
@@ -152,9 +157,11 @@ class Analyzer:
                 offset += len(piece) + len(JOIN)
         return c
 
-    def _matches(self, text: str, sentences: list[Sentence]) -> list[tuple[Sentence, str, list[Match]]]:
+    def _matches(
+        self, text: str, sentences: list[Sentence], hits: list[tuple[int, int]]
+    ) -> list[tuple[Sentence, str, list[Match]]]:
         """Each candidate sentence with its matches (offsets within the sentence)."""
-        c = self.candidates(text, sentences)
+        c = self.candidates(text, sentences, hits)
         if not c.sentences:
             return []
         candidates, pieces, offsets = c.sentences, c.pieces, c.offsets
@@ -181,11 +188,13 @@ class Analyzer:
         return out
 
     def _prepare(self, text: str) -> AnalysedReport:
-        sentences = self.structurer.split(text)
+        hits = self.prefilter.hits(text)  # one scan of the whole report
+        # only the lines holding a trigger (or a level header) are cut into sentences
+        sentences = self.structurer.split(text, [pos for pos, _ in hits])
         parts: list[Part] = []
         batch: list[tuple[Sentence, str, list[Match]]] = []
         size = 0
-        for item in self._matches(text, sentences):
+        for item in self._matches(text, sentences, hits):
             batch.append(item)
             size += len(item[1]) + len(JOIN)
             if size >= MAX_DOC_CHARS:

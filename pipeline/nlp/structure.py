@@ -9,6 +9,7 @@ separators, with lines wrapped mid-sentence, and with MTSamples-style ",HEADER:,
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -117,8 +118,14 @@ class Structurer:
                 ordered.append(header)
         return ordered
 
-    def split(self, text: str) -> list[Sentence]:
-        """Sentences of the report, in order, each with its section and paragraph level header."""
+    def split(self, text: str, hits: list[int] | None = None) -> list[Sentence]:
+        """Sentences of the report, in order, each with its section and paragraph level header.
+
+        With `hits` (the sorted offsets of prefilter triggers), a line that holds no trigger and
+        no level header is not cut into sentences: it cannot give a candidate sentence, and it is
+        only followed for what it changes (the section, the paragraph). The sentences that hold a
+        trigger come out exactly as without `hits`.
+        """
         out: list[Sentence] = []
         headers = self._headers(text)
         bounds = [(0, headers[0].start if headers else len(text), UNHEADED)] if text else []
@@ -128,21 +135,49 @@ class Structurer:
             level: tuple[str, ...] = ()
             seen_content = False
             short_end = _short_section_end(text, start, end) if section in SHORT_SECTIONS else None
-            for s_start, s_end, new_paragraph in _sentences(text, start, end):
-                if short_end is not None and (s_start >= short_end or (short_end == end and seen_content)):
-                    section = UNHEADED
-                if new_paragraph:
-                    level = ()
-                    # history, comparison and technique are one paragraph: what follows a blank line
-                    # without a new header is the report body again
-                    if seen_content and section in NON_CURRENT_SECTIONS:
+            for p_start, p_end, paragraph in _pieces(text, start, end):
+                if hits is not None and _skippable(text, p_start, p_end, hits, short_end, end):
+                    # what its sentences would do to the state: it has one at least, all on one side of short_end
+                    if short_end is not None and p_start >= short_end:
                         section = UNHEADED
-                seen_content = True
-                found = header_levels(text, s_start, s_end)
-                if found:
-                    level = found[0]
-                out.append(Sentence(s_start, s_end, section, level))
+                    if paragraph:
+                        level = ()
+                        if seen_content and section in NON_CURRENT_SECTIONS:
+                            section = UNHEADED
+                    seen_content = True
+                    continue
+                new_paragraph = paragraph
+                for s_start, s_end in _piece_sentences(text, p_start, p_end):
+                    if short_end is not None and (s_start >= short_end or (short_end == end and seen_content)):
+                        section = UNHEADED
+                    if new_paragraph:
+                        level = ()
+                        # history, comparison and technique are one paragraph: what follows a blank line
+                        # without a new header is the report body again
+                        if seen_content and section in NON_CURRENT_SECTIONS:
+                            section = UNHEADED
+                        new_paragraph = False
+                    seen_content = True
+                    found = header_levels(text, s_start, s_end)
+                    if found:
+                        level = found[0]
+                    out.append(Sentence(s_start, s_end, section, level))
         return out
+
+
+# A level header needs a level ("L4", "S1", "T12") or names the lumbosacral/thoracolumbar junction.
+_LEVEL_TOKEN = re.compile(r"[CTDLS]\s?\d|lumbo-?sacral|thoraco-?lumbar", re.IGNORECASE)
+# A character no sentence split removes: a piece holding one gives one sentence at least.
+_KEPT_CHARACTER = re.compile(r"[^\s,;/\u2022]")
+
+
+def _skippable(text: str, start: int, end: int, hits: list[int], short_end: int | None, section_end: int) -> bool:
+    """A piece that holds no trigger and no level header, whose sentences need not be found."""
+    if bisect_left(hits, end) > bisect_left(hits, start):
+        return False
+    if short_end is not None and (short_end == section_end or start < short_end < end):
+        return False  # the section changes inside the piece or with its second sentence
+    return _LEVEL_TOKEN.search(text, start, end) is None and _KEPT_CHARACTER.search(text, start, end) is not None
 
 
 def _short_section_end(text: str, start: int, end: int) -> int | None:
@@ -167,8 +202,8 @@ def _lines(text: str, start: int, end: int):
             blank = True
 
 
-def _sentences(text: str, start: int, end: int):
-    """(start, end, starts_paragraph) for each sentence between two offsets."""
+def _pieces(text: str, start: int, end: int):
+    """(start, end, starts_paragraph) of each line, lines that continue a sentence joined to it."""
     pieces: list[list[int]] = []  # [start, end, paragraph]
     for line_start, line_end, blank in _lines(text, start, end):
         line = text[line_start:line_end]
@@ -183,16 +218,17 @@ def _sentences(text: str, start: int, end: int):
             pieces[-1][1] = line_end
         else:
             pieces.append([line_start, line_end, int(blank)])
-    for p_start, p_end, paragraph in pieces:
-        if _INLINE_BREAK.search(text, p_start, p_end) is None and p_end - p_start <= MAX_SENTENCE_CHARS:
-            a, b = _strip(text, p_start, p_end)  # most lines are one sentence
-            if b > a:
-                yield a, b, bool(paragraph)
-            continue
-        first = True
-        for s, e in _split_inline(text, p_start, p_end):
-            yield s, e, bool(paragraph) and first
-            first = False
+    return [(a, b, bool(paragraph)) for a, b, paragraph in pieces]
+
+
+def _piece_sentences(text: str, start: int, end: int):
+    """(start, end) of each sentence of a piece."""
+    if _INLINE_BREAK.search(text, start, end) is None and end - start <= MAX_SENTENCE_CHARS:
+        a, b = _strip(text, start, end)  # most lines are one sentence
+        if b > a:
+            yield a, b
+        return
+    yield from _split_inline(text, start, end)
 
 
 def _split_inline(text: str, start: int, end: int):
