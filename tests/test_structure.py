@@ -125,3 +125,28 @@ def test_split_given_the_trigger_hits_keeps_every_sentence_that_holds_one(analyz
         assert holding(lazy) == holding(analyzer.structurer.split(text)), text[:80]
         kept += len(holding(lazy))
     assert kept > 1000
+
+
+def test_one_regex_per_line_start_finds_the_headers_the_step_by_step_lookup_finds(structurer):
+    """Line starts are matched with one combined regex; it must agree with trying each way in turn."""
+    import json
+    import re
+
+    from .conftest import SAMPLES
+    from .test_realworld import REALWORLD, load
+
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    if REALWORLD.is_dir():
+        texts += list(load("lumbar_radiologists_notes.csv", "report_id", "report_text").values())
+        texts += list(load("mtsamples.csv", "", "transcription").values())[:1500]
+    texts.append(
+        "FINDINGS :: \n  Impression\t:\n1. IMPRESSION: ok\nClinical   history - pain\nfindings: x\n"
+        "FINDINGS: :\nCOMPARISON\nMRI L SPINE:\nCONCLUSION \t\nTechnique:- sag T1\nFindings and impression: y"
+    )
+    found = 0
+    for text in texts:
+        for pos in [0] + [m.end() for m in re.finditer("\n", text)]:
+            fast = structurer._line_header(text, pos)
+            assert fast == structurer._header_at(text, pos, True), repr(text[pos : pos + 60])
+            found += fast is not None
+    assert found > 500

@@ -179,10 +179,10 @@ class Analyzer:
                 m.rule.category == "modic" and m.start < described.end and described.start < m.end for m in found
             ):
                 found = sorted([*found, described], key=lambda m: m.start)
-            if self.signals.explained_away(piece):
-                for m in found:
-                    if (m.rule.metadata or {}).get("descriptive"):
-                        m.attributed = True
+            descriptive = [m for m in found if (m.rule.metadata or {}).get("descriptive")]
+            if descriptive and self.signals.explained_away(piece):
+                for m in descriptive:
+                    m.attributed = True
             if found or self.matcher.token_rules:
                 out.append((s, piece, found))
         return out
