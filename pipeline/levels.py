@@ -296,7 +296,12 @@ def assign_levels(text: str, targets: list[Target], header: tuple[str, ...] = ()
         if ci in clause_targets:
             continue
         a, b = clauses[ci]
-        rest = "".join(" " if any(g.start <= i < g.end for g in groups) else ch for i, ch in enumerate(text[a:b], a))
+        chars = list(text[a:b])  # the clause with its levels blanked out
+        for g in groups:
+            lo, hi = max(g.start, a), min(g.end, b)
+            if hi > lo:
+                chars[lo - a : hi - a] = " " * (hi - lo)
+        rest = "".join(chars)
         if _CONTINUATION.search(text[a:b]) or not _FILLER.sub("", rest):
             earlier = [c for c in clause_targets if c < ci]
             if earlier:
