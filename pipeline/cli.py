@@ -137,7 +137,10 @@ FLAG_OPTIONS = [
 
 def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encoding, chunk_size, jobs, patterns, quiet):
     from .io import Columns, ReportSource
+    from .memory import steady_memory
     from .run import extract as run_extract
+
+    steady_memory()  # before the input is first read
 
     columns = Columns(
         report_id=id_col,
@@ -167,14 +170,19 @@ def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encod
     )
 
 
-def _symptom_columns(pairs) -> dict[str, str]:
+def _field_columns(option: str, example: str, pairs) -> dict[str, str]:
+    """--symptom-col / --referral-col FIELD=COLUMN pairs -> {field: column}."""
     columns = {}
     for pair in pairs:
         field, sep, column = pair.partition("=")
         if not sep or not field.strip() or not column.strip():
-            raise ModicError(f"--symptom-col {pair!r}: expected FIELD=COLUMN, e.g. lbp_duration_months=pain_months")
+            raise ModicError(f"{option} {pair!r}: expected FIELD=COLUMN, e.g. {example}")
         columns[field.strip()] = column.strip()
     return columns
+
+
+def _symptom_columns(pairs) -> dict[str, str]:
+    return _field_columns("--symptom-col", "lbp_duration_months=pain_months", pairs)
 
 
 MAX_MESSAGES = 20
@@ -340,13 +348,7 @@ def review(out_dir, html_path, statuses, limit):
 
 # -- referral audit ------------------------------------------------------------------------------
 def _referral_columns(pairs) -> dict[str, str]:
-    columns = {}
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or not field.strip() or not column.strip():
-            raise ModicError(f"--referral-col {pair!r}: expected FIELD=COLUMN, e.g. referred_to=destination")
-        columns[field.strip()] = column.strip()
-    return columns
+    return _field_columns("--referral-col", "referred_to=destination", pairs)
 
 
 @main.command()

@@ -21,6 +21,8 @@ from .symptoms import OPTIONAL, Assessment, SymptomTable
 #: Reason name of an imaging exclusion finding (fusion is named for what it means to the patient).
 FINDING_REASON = {name: name for name in EXCLUSIONS} | {"fusion": "prior_fusion"}
 DAYS_PER_MONTH = 365.25 / 12
+#: patients.csv joins a patient's evidence sentences with this (a sentence may hold a semicolon).
+EVIDENCE_SEPARATOR = " | "
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class PatientResult:
         }
         for name in optional:
             out[name] = getattr(a, name) if a else None
-        out["evidence"] = " | ".join(self.evidence)
+        out["evidence"] = EVIDENCE_SEPARATOR.join(self.evidence)
         out["notes"] = "; ".join(self.notes)
         return out
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # imported for types only: run.py imports this module
 DB_NAME = "results.duckdb"
 #: DuckDB keeps a table in memory up to its limit before writing it out; a low limit keeps the
 #: memory of a million-report run flat (it spills to disk instead).
-DUCKDB_SETTINGS = {"memory_limit": "128MB", "threads": 2}
+DUCKDB_SETTINGS = {"memory_limit": "128MB", "threads": 1}
 PARTIAL = ".partial"
 #: The report texts, kept beside the tables for the review page (zstd-compressed, streamed per chunk).
 TEXTS_NAME = "texts.parquet"

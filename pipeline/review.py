@@ -32,6 +32,8 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .errors import InputError, ModicError
+from .flag import EVIDENCE_SEPARATOR
+from .outputs import TEXTS_NAME
 from .schema import (
     ENDPLATE_FINDINGS,
     EXCLUSIONS,
@@ -45,12 +47,9 @@ from .schema import (
     level_sort_key,
 )
 
-TEXTS_NAME = "texts.parquet"
 PAGE_NAME = "review.html"
 TEMPLATES = Path(__file__).with_name("templates")
 NOT_FLAGGED = "not_flagged"
-#: patients.csv joins the evidence lines with this separator (a sentence may hold a semicolon).
-EVIDENCE_SEPARATOR = " | "
 #: Symptom columns always present in patients.csv; the optional ones follow them.
 SYMPTOM_COLUMNS = ("assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain")
 #: Mention flags, packed into one integer per mention (bit i = FLAGS[i]).

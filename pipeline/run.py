@@ -17,6 +17,7 @@ from .criteria import Criteria
 from .extract import Mention, mentions_of
 from .flag import flag, load_extraction, optional_columns
 from .io import Chunk, ReportSource
+from .memory import steady_memory
 from .nlp import Analyzer
 from .outputs import ResultWriter, render, write_table
 from .resolve import Finding, resolve, summarise
@@ -129,6 +130,7 @@ def extract(
     The output is the same for any `jobs` and chunk size: chunks are written in input order.
     """
     counts = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
+    steady_memory()  # before the workers are forked, so they have it too
     jobs = resolve_jobs(jobs)
     analysed = (
         ((chunk, _analyse_chunk(analyzer, chunk)) for chunk in source.chunks())
