@@ -356,3 +356,23 @@ def test_progress_lines_and_quiet(tmp_path):
     assert "4/4 reports" in loud.output and "reports/s" in loud.output
     quiet = invoke("extract", src, "--out", tmp_path / "b", "--quiet")
     assert "4/4 reports" not in quiet.output
+
+
+def test_extraction_uses_allocators_that_give_memory_back(tmp_path, monkeypatch):
+    """A long run keeps its memory flat: pyarrow's system pool (not jemalloc's retained pages)."""
+    import pyarrow as pa
+
+    from pipeline.memory import steady_memory
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    for other in ("jemalloc_memory_pool", "mimalloc_memory_pool"):
+        try:
+            pa.set_memory_pool(getattr(pa, other)())
+            break
+        except (NotImplementedError, pa.ArrowException):
+            continue
+    else:
+        pytest.skip("this pyarrow has no allocator other than the system one")
+    assert pa.default_memory_pool().backend_name != "system"
+    steady_memory()
+    assert pa.default_memory_pool().backend_name == "system"
