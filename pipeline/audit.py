@@ -27,7 +27,7 @@ import pandas as pd
 
 from .errors import InputError, ModicError
 from .io import read_records
-from .outputs import cell, connect, load_csv
+from .outputs import cell, database, load_csv
 from .schema import CANDIDATE, MODIC, MODIC_TYPES, NOT_CANDIDATE, PATIENT_STATUSES, level_sort_key
 
 if sys.version_info >= (3, 11):
@@ -892,7 +892,7 @@ def write_audit(audit: Audit, out_dir: Path, page: Callable[[Audit], str] | None
             os.replace(partial, out_dir / f"{name}.csv")
         db_partial = out_dir / f"{DB_NAME}.partial"
         db_partial.unlink(missing_ok=True)
-        with connect(db_partial) as con:
+        with database(db_partial) as con:
             for name, types in TABLE_TYPES.items():
                 load_csv(con, name, out_dir / f"{name}.csv", types)
         os.replace(db_partial, out_dir / DB_NAME)

@@ -376,3 +376,23 @@ def test_extraction_uses_allocators_that_give_memory_back(tmp_path, monkeypatch)
     assert pa.default_memory_pool().backend_name != "system"
     steady_memory()
     assert pa.default_memory_pool().backend_name == "system"
+
+
+def test_a_table_too_big_for_duckdbs_low_memory_limit_is_loaded_with_a_higher_one(tmp_path, monkeypatch):
+    """The memory cap keeps big runs flat; a table or checkpoint that does not fit still lands in the file."""
+    import duckdb
+
+    from pipeline import outputs
+
+    out = tmp_path / "o"
+    assert invoke("extract", SAMPLES / "reports.csv", "--out", out, "--quiet").exit_code == 0
+    types = {c: "VARCHAR" for c in outputs.TABLES["mentions"]}
+    with duckdb.connect(":memory:", config={"memory_limit": "1MB"}) as con:  # the low limit alone fails
+        with pytest.raises(duckdb.OutOfMemoryException):
+            outputs._create_from_csv(con, "mentions", out / "mentions.csv", types)
+    monkeypatch.setattr(outputs, "DUCKDB_SETTINGS", {"memory_limit": "1MB", "threads": 1})
+    outputs.build_database(out)
+    assert not (out / "results.duckdb.wal").exists()
+    rows = {t: sum(1 for _ in (out / f"{t}.csv").open(encoding="utf-8")) - 1 for t in outputs.TABLES}
+    with duckdb.connect(str(out / "results.duckdb"), read_only=True) as con:
+        assert {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in outputs.TABLES} == rows
