@@ -39,6 +39,20 @@ def _peak_mib(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _own_peak_mib() -> float:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries a process's ru_maxrss
+    over an exec, so a measuring process started by the benchmark, which holds the corpus it just
+    wrote, would report the benchmark's memory instead of its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _peak_mib(resource.RUSAGE_SELF)
+
+
 def _texts(path: Path, limit: int) -> list[str]:
     import csv
 
@@ -88,7 +102,7 @@ def measure(kind: str, input_path: Path, jobs: int, limit: int) -> dict:
     return {
         "seconds": seconds,
         "reports": n,
-        "peak_mib": _peak_mib(resource.RUSAGE_SELF),
+        "peak_mib": _own_peak_mib(),
         "workers_peak_mib": _peak_mib(resource.RUSAGE_CHILDREN),
     }
 

@@ -14,7 +14,6 @@ Measured with `modic extract --jobs 2` on 100,000 reports: the main process grew
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -31,7 +30,7 @@ def steady_memory() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
     if sys.platform.startswith("linux"):
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            # the process's own symbols include libc's (ctypes.util.find_library would fork a shell)
+            ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to set
             pass
