@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import json
+import re
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,7 +77,16 @@ def _text(value: object) -> str:
         return ""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    return str(value)
+    s = str(value)
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON) cannot be written: replace it
+            s = _SURROGATE.sub(REPLACEMENT, s)
+    return s
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def normalise_date(value: object) -> tuple[str, str]:

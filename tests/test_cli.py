@@ -396,3 +396,19 @@ def test_a_table_too_big_for_duckdbs_low_memory_limit_is_loaded_with_a_higher_on
     rows = {t: sum(1 for _ in (out / f"{t}.csv").open(encoding="utf-8")) - 1 for t in outputs.TABLES}
     with duckdb.connect(str(out / "results.duckdb"), read_only=True) as con:
         assert {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in outputs.TABLES} == rows
+
+
+def test_a_lone_surrogate_in_jsonl_text_is_replaced_not_fatal(tmp_path):
+    """JSON can carry "\\ud800", which no UTF-8 file can hold; the report is kept and says so."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"report_id": "A1", "report_text": "Modic type 1 at L4-5 \\ud800 end"}\n'
+        '{"report_id": "A2", "report_text": "No Modic change."}\n',
+        encoding="utf-8",
+    )
+    result = invoke("extract", src, "--out", tmp_path / "o", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "o" / "reports.csv").open(encoding="utf-8")))
+    got = [(r["report_id"], r["status"], r["modic_levels"]) for r in rows]
+    assert got == [("A1", "ok", "L4-L5:1"), ("A2", "ok", "")]
+    assert "U+FFFD" in rows[0]["message"]
