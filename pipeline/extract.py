@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from spacy.tokens import Span
-
 from .levels import Target, assign_levels
 from .nlp import AnalysedReport, Part
 from .nlp.components import FINDINGS_GROUP
@@ -54,11 +52,12 @@ def _family(finding: str, meta: dict) -> str:
 
 @dataclass
 class _Found:
-    span: Span
     finding: str
     meta: dict
     start: int  # offsets in the original text
     end: int
+    modifiers: tuple  # ConText's
+    attributed: bool  # explained away by the report (see Match)
 
 
 def mentions_of(report: AnalysedReport) -> list[Mention]:
@@ -74,15 +73,22 @@ def _part_mentions(text: str, part: Part) -> list[Mention]:
     by_sentence: dict[int, list[_Found]] = {}
     spans = sorted(part.doc.spans[FINDINGS_GROUP], key=lambda s: (s.start_char, -s.end_char))
     starts = [offset for offset, _ in part.placed]
+    modifiers = part.modifiers()
     k = 0
     for span in spans:
         while k + 1 < len(starts) and span.start_char >= starts[k + 1]:
             k += 1
         offset, sentence = part.placed[k]
         shift = sentence.start - offset
-        meta = dict(span._.target_rule.metadata or {}) if span._.target_rule else {}
+        key = (span.start_char, span.end_char)
+        match = part.matches.get(key)
+        rule = match.rule if match is not None else span._.target_rule
+        attributed = match.attributed if match is not None else False
+        meta = dict(rule.metadata or {}) if rule else {}
         by_sentence.setdefault(k, []).append(
-            _Found(span, span.label_, meta, span.start_char + shift, span.end_char + shift)
+            _Found(
+                span.label_, meta, span.start_char + shift, span.end_char + shift, modifiers.get(key, ()), attributed
+            )
         )
     out: list[Mention] = []
     for k, found in sorted(by_sentence.items()):
@@ -100,13 +106,13 @@ def _sentence_mentions(text: str, sentence, found: list[_Found]) -> list[Mention
     out: list[Mention] = []
     for f, lv in zip(found, levels):
         flags = {name: False for name in _FLAGS.values()}
-        for modifier in f.span._.modifiers:
+        for modifier in f.modifiers:
             flag = _FLAGS.get(modifier.category)
             if flag:
                 flags[flag] = True
         in_current_section = sentence.section not in NON_CURRENT_SECTIONS
         current = in_current_section and not (
-            flags["negated"] or flags["hypothetical"] or flags["historical"] or f.span._.attributed
+            flags["negated"] or flags["hypothetical"] or flags["historical"] or f.attributed
         )
         for finding in (f.finding, *f.meta.get("also", ())):
             for level in lv or ("",):

@@ -198,7 +198,7 @@ def test_context_regex_rules_match_as_medspacy_matches_them(analyzer):
     """ConText's regex rules run through a matcher that reads the Doc's text once; same matches as medspaCy's."""
     from medspacy.common.regex_matcher import RegexMatcher
 
-    from pipeline.nlp.components import SharedTextRegexMatcher
+    from pipeline.nlp.components import TEXT_KEY, SharedTextRegexMatcher
 
     context = analyzer.nlp.get_pipe("modic_context")
     shared = context._ConText__matcher._MedspacyMatcher__regex_matcher
@@ -211,5 +211,56 @@ def test_context_regex_rules_match_as_medspacy_matches_them(analyzer):
     for doc in docs:
         found = shared(doc)
         assert found == RegexMatcher.__call__(original, doc)
+        doc.user_data[TEXT_KEY] = doc.text  # as the Analyzer leaves it
+        assert shared(doc) == found
         n += len(found)
     assert n > 100
+
+
+def test_context_runs_without_an_empty_token_matcher_and_warns_nothing(analyzer):
+    """With no token-pattern ConText rule, ConText's token Matcher is left out (spaCy's warns on every call)."""
+    import warnings
+
+    from pipeline.nlp.components import _NoTokenPatterns
+
+    context = analyzer.nlp.get_pipe("modic_context")
+    assert isinstance(context._ConText__matcher._MedspacyMatcher__matcher, _NoTokenPatterns)
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("error")  # no filter: W036 would raise here
+        report = next(analyzer.analyse(["No Modic change. ?Modic 1 at L4-5. Prior fusion L5-S1."]))
+    assert report.parts
+
+
+def test_a_token_pattern_context_rule_keeps_the_token_matcher(tmp_path):
+    """A ConText rule written as token patterns needs spaCy's Matcher, which is then kept and used."""
+    from pipeline.nlp.components import _NoTokenPatterns
+    from pipeline.run import process_texts
+
+    for f in PATTERNS.glob("*.json"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    rules = json.loads((tmp_path / "context_rules.json").read_text())
+    rules["context_rules"].append(
+        {"literal": "zero evidence of", "category": "NEGATED_EXISTENCE", "direction": "FORWARD",
+         "pattern": [{"LOWER": "zero"}, {"LOWER": "evidence"}, {"LOWER": "of"}]}
+    )  # fmt: skip
+    write(tmp_path, "context_rules.json", rules)
+    a = Analyzer(tmp_path)
+    assert not isinstance(a.nlp.get_pipe("modic_context")._ConText__matcher._MedspacyMatcher__matcher, _NoTokenPatterns)
+    negated = process_texts(a, ["Zero evidence of Modic type 1 change at L4-5."])[0]
+    assert negated.modic_levels == ""
+    assert [m.negated for m in negated.mentions if m.finding == "modic"] == [True]
+
+
+def test_span_rules_and_modifiers_kept_beside_the_doc_are_the_spans_own(analyzer):
+    """Part.matches and Part.modifiers() give each span what span extensions would have held."""
+    n = 0
+    for report in analyzer.analyse(_gold_and_real_texts()):
+        for part in report.parts:
+            modifiers = part.modifiers()
+            for span in part.doc.spans["findings"]:
+                key = (span.start_char, span.end_char)
+                assert part.matches[key].rule.category == span.label_
+                assert modifiers.get(key, ()) == span._.modifiers
+                n += bool(span._.modifiers)
+    assert n > 50

@@ -13,7 +13,7 @@ import os
 import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import spacy
@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 
 from ..errors import RuleError
 from . import components  # noqa: F401  (registers the modic_* factories)
-from .components import FINDINGS_GROUP
+from .components import FINDINGS_GROUP, TEXT_KEY
 from .matching import Match, SignalTyper, TextMatcher
 from .rules import (
     CONTEXT_FILE,
@@ -96,11 +96,26 @@ class Candidates:
 class Part:
     """A Doc holding some of a report's sentences that hold a target.
 
-    `placed[k]` is (offset of sentence k in the Doc, the Sentence it came from).
+    `placed[k]` is (offset of sentence k in the Doc, the Sentence it came from). `matches`
+    gives the Match behind each span of doc.spans["findings"] found on the raw text, by the
+    span's (start_char, end_char); spans of token-pattern rules are not in it (they carry
+    their rule in span._.target_rule). Kept here rather than in span extensions, which cost
+    a dictionary entry and two objects per read or write.
     """
 
     doc: Doc
     placed: list[tuple[int, Sentence]]
+    matches: dict[tuple[int, int], Match] = field(default_factory=dict)
+
+    def modifiers(self) -> dict[tuple[int, int], tuple]:
+        """ConText's modifiers of each span, by (start_char, end_char), in the order ConText
+        linked them (what span._.modifiers holds)."""
+        graph = self.doc._.context_graph
+        out: dict[tuple[int, int], tuple] = {}
+        for target, modifier in graph.edges if graph is not None else ():
+            key = (target.start_char, target.end_char)
+            out[key] = (*out.get(key, ()), modifier)
+        return out
 
 
 @dataclass
@@ -135,9 +150,7 @@ class Analyzer:
         self.structurer = Structurer(load_section_rules(self.patterns_dir / SECTION_FILE))
         self.nlp = build_nlp(self.patterns_dir, self.matcher.token_rules)
 
-    def candidates(
-        self, text: str, sentences: list[Sentence], hits: list[tuple[int, int]] | None = None
-    ) -> Candidates:
+    def candidates(self, text: str, sentences: list[Sentence], hits: list[tuple[int, int]] | None = None) -> Candidates:
         """The sentences holding a trigger, joined, with the triggers each holds.
 
         `hits` are the prefilter's hits in `text` (found here if not given)."""
@@ -206,8 +219,11 @@ class Analyzer:
         return AnalysedReport(text, sentences, parts)
 
     def _part(self, batch: list[tuple[Sentence, str, list[Match]]]) -> Part:
-        doc = self.nlp.make_doc(JOIN.join(piece for _, piece, _ in batch))
+        text = JOIN.join(piece for _, piece, _ in batch)
+        doc = self.nlp.make_doc(text)
+        doc.user_data[TEXT_KEY] = text
         placed, spans, offset = [], [], 0
+        matches: dict[tuple[int, int], Match] = {}
         for sentence, piece, found in batch:
             placed.append((offset, sentence))
             first = doc.char_span(offset, offset + 1, alignment_mode="expand")
@@ -216,14 +232,13 @@ class Analyzer:
             for m in found:
                 span = doc.char_span(offset + m.start, offset + m.end, label=m.rule.category, alignment_mode="expand")
                 if span is not None and len(span):
-                    span._.target_rule = m.rule
-                    span._.attributed = m.attributed
+                    matches[span.start_char, span.end_char] = m  # the later of two on one span, as an extension would
                     spans.append(span)
             offset += len(piece) + len(JOIN)
         if len(doc) > 1 and doc[1].is_sent_start is None:
             doc[1].is_sent_start = False  # spaCy only counts boundaries as set once a token is marked
         doc.spans[FINDINGS_GROUP] = spans
-        return Part(doc, placed)
+        return Part(doc, placed, matches)
 
     def analyse(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[AnalysedReport]:
         """Analyse reports in order; one AnalysedReport per input text."""
