@@ -177,6 +177,7 @@ def test_grouped_trigger_scan_finds_what_the_plain_alternation_finds(analyzer):
         "İstanbul: modic 1 changes (lower() lengthens the dotted capital I)",
         "typeI typeII mc1 MC-2 t1 hypointense stir bright; screws and rods; intra-osseous",
     ]
+    assert analyzer.prefilter._numbers is not None  # the bundled triggers all group: hits are numbered by group
     total = 0
     for text in texts:
         hits = analyzer.prefilter.hits(text)
@@ -191,7 +192,13 @@ def test_grouped_scan_keeps_triggers_it_cannot_group(tmp_path):
 
     p = Prefilter(["(?:modic|mc)\\s*\\d", "e+dema", "endplate", "x"])
     text = "Modic 2 and MC 1 with eedema at the endplate, x"
+    assert p._numbers is None
     assert p.hits(text) == p.plain_hits(text) == [(0, 0), (12, 0), (22, 1), (36, 2), (46, 3)]
+    # grouped, with alternatives of one trigger under several letters and a trigger's own group
+    p = Prefilter(["mo(d)ic|mc", "end|ede(m)a", "ma?rrow|bone", "x"])
+    assert p._numbers is not None
+    text = "Modic, mc, endplate, edema, mrrow, bone marrow, x"
+    assert p.hits(text) == p.plain_hits(text) == [(0, 0), (7, 0), (11, 1), (21, 1), (28, 2), (35, 2), (40, 2), (48, 3)]
 
 
 def test_context_regex_rules_match_as_medspacy_matches_them(analyzer):

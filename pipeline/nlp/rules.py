@@ -213,7 +213,7 @@ class Prefilter:
         self.triggers = [re.compile(t) for t in triggers]
         self._plain = re.compile("|".join(f"(?:{t})" for t in triggers))
         self._folded = re.compile(self._plain.pattern, re.IGNORECASE)
-        self._scan, self._by_first = _first_letter_scan(triggers)
+        self._scan, self._by_first, self._numbers = _first_letter_scan(triggers)
 
     def hits(self, text: str) -> list[tuple[int, int]]:
         """(offset, trigger number) of each trigger in `text`, in order."""
@@ -221,6 +221,9 @@ class Prefilter:
         if len(lowered) != len(text):
             # lower() changed the length (rare characters): search case-insensitively to keep the offsets
             return [(m.start(), self._which(m.group().lower(), 0)) for m in self._folded.finditer(text)]
+        if self._numbers is not None:  # the group that matched names the trigger
+            numbers = self._numbers
+            return [(m.start(), numbers[m.lastindex]) for m in self._scan.finditer(lowered)]
         return [(m.start(), self._which(lowered, m.start())) for m in self._scan.finditer(lowered)]
 
     def plain_hits(self, text: str) -> list[tuple[int, int]]:
@@ -269,11 +272,23 @@ def _top_alternatives(pattern: str) -> list[str] | None:
     return None if depth or in_class or escaped else out
 
 
-def _first_letter_scan(triggers: list[str]) -> tuple[re.Pattern[str], dict[str, tuple[int, ...]]]:
-    """The trigger scan grouped by first letter, and which triggers can start with each letter.
+def _first_letter_scan(
+    triggers: list[str],
+) -> tuple[re.Pattern[str], dict[str, tuple[int, ...]], list[int] | None]:
+    """The trigger scan grouped by first letter, which triggers can start with each letter, and
+    the trigger of each of the scan's groups (by group number).
 
     An alternative that does not start with a plain letter or digit (or whose second character
     is a quantifier) is kept whole, at the end, and its trigger is tried at any position ("").
+
+    Each alternative ends with an empty named group of its own, so a match's `lastindex` (the
+    group closed last) tells which trigger matched. (Wrapping the alternatives in groups
+    instead was five times slower: the engine no longer checks an alternative's first letter
+    before trying it.) That is the trigger `_which` finds (the
+    lowest-numbered that matches there) when every alternative starts with a plain letter: the
+    alternatives of one letter keep the triggers' order, and alternatives of different letters
+    cannot match at the same place. When some cannot be grouped, the numbers are None and
+    `_which` finds the trigger.
     """
     groups: dict[str, list[str]] = {}
     others: list[str] = []
@@ -282,17 +297,25 @@ def _first_letter_scan(triggers: list[str]) -> tuple[re.Pattern[str], dict[str, 
         alternatives = _top_alternatives(trigger) or [trigger]
         for alt in alternatives:
             first, rest = alt[:1], alt[1:]
+            name = f"_t{i}_{sum(map(len, groups.values())) + len(others)}"  # unique: one per alternative
             if first.isascii() and first.isalnum() and rest[:1] not in ("*", "+", "?", "{") and alternatives != [""]:
-                groups.setdefault(first, []).append(rest)
+                groups.setdefault(first, []).append(f"{rest}(?P<{name}>)")
                 if i not in starts.setdefault(first, []):
                     starts[first].append(i)
             else:
-                others.append(alt)
+                others.append(f"(?:{alt})(?P<{name}>)")
                 starts[""].append(i)
     parts = [f"{first}(?:{'|'.join(rests)})" for first, rests in groups.items()]
-    parts += [f"(?:{alt})" for alt in others]
+    parts += others
     by_first = {first: tuple(sorted(set(found) | set(starts[""]))) for first, found in starts.items()}
-    return re.compile("|".join(parts)), by_first
+    scan = re.compile("|".join(parts))
+    numbers = None
+    if not others:
+        numbers = [-1] * (scan.groups + 1)
+        for name, index in scan.groupindex.items():
+            if name.startswith("_t"):
+                numbers[index] = int(name[2:].split("_")[0])
+    return scan, by_first, numbers
 
 
 def load_prefilter(path: Path) -> Prefilter:

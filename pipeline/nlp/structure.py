@@ -174,10 +174,12 @@ class Structurer:
     def split(self, text: str, hits: list[int] | None = None) -> list[Sentence]:
         """Sentences of the report, in order, each with its section and paragraph level header.
 
-        With `hits` (the sorted offsets of prefilter triggers), a line that holds no trigger and
-        no level header is not cut into sentences: it cannot give a candidate sentence, and it is
-        only followed for what it changes (the section, the paragraph). The sentences that hold a
-        trigger come out exactly as without `hits`.
+        With `hits` (the sorted offsets of prefilter triggers), only the sentences that hold a
+        trigger are returned, and they come out exactly as without `hits`. A line that holds
+        no trigger is only followed for what it changes (the section, the paragraph, the level
+        header), and is not cut into sentences when that is plain without cutting it: it has
+        no level header, or one at its start and no other level after it ("L3-L4: Mild bulge.
+        The canal is patent.").
         """
         out: list[Sentence] = []
         headers = self._headers(text)
@@ -189,16 +191,24 @@ class Structurer:
             seen_content = False
             short_end = _short_section_end(text, start, end) if section in SHORT_SECTIONS else None
             for p_start, p_end, paragraph in _pieces(text, start, end):
-                if hits is not None and _skippable(text, p_start, p_end, hits, short_end, end):
-                    # what its sentences would do to the state: it has one at least, all on one side of short_end
-                    if short_end is not None and p_start >= short_end:
-                        section = UNHEADED
-                    if paragraph:
-                        level = ()
-                        if seen_content and section in NON_CURRENT_SECTIONS:
-                            section = UNHEADED
-                    seen_content = True
-                    continue
+                held = None  # the triggers' offsets in the piece (None: keep every sentence)
+                if hits is not None:
+                    lo, hi = bisect_left(hits, p_start), bisect_left(hits, p_end)
+                    if lo == hi:
+                        kept = _without_trigger(text, p_start, p_end, short_end, end)
+                        if kept is not None:
+                            # what its sentences would do to the state: one at least, all on one side of short_end
+                            if short_end is not None and p_start >= short_end:
+                                section = UNHEADED
+                            if paragraph:
+                                level = ()
+                                if seen_content and section in NON_CURRENT_SECTIONS:
+                                    section = UNHEADED
+                            if kept:
+                                level = kept
+                            seen_content = True
+                            continue
+                    held = hits[lo:hi]
                 new_paragraph = paragraph
                 for s_start, s_end in _piece_sentences(text, p_start, p_end):
                     if short_end is not None and (s_start >= short_end or (short_end == end and seen_content)):
@@ -214,6 +224,11 @@ class Structurer:
                     found = header_levels(text, s_start, s_end)
                     if found:
                         level = found[0]
+                    if held is not None:
+                        while held and held[0] < s_start:
+                            held.pop(0)
+                        if not held or held[0] >= s_end:
+                            continue  # holds no trigger
                     out.append(Sentence(s_start, s_end, section, level))
         return out
 
@@ -224,13 +239,32 @@ _LEVEL_TOKEN = re.compile(r"[CTDLS]\s?\d|lumbo-?sacral|thoraco-?lumbar", re.IGNO
 _KEPT_CHARACTER = re.compile(r"[^\s,;/\u2022]")
 
 
-def _skippable(text: str, start: int, end: int, hits: list[int], short_end: int | None, section_end: int) -> bool:
-    """A piece that holds no trigger and no level header, whose sentences need not be found."""
-    if bisect_left(hits, end) > bisect_left(hits, start):
-        return False
+def _without_trigger(
+    text: str, start: int, end: int, short_end: int | None, section_end: int
+) -> tuple[str, ...] | None:
+    """For a piece that holds no trigger, the level header its sentences leave set, when that is
+    plain without cutting it into sentences: () when it has none. None: cut it (the section
+    changes inside it, or a level is named where it might start a sentence)."""
     if short_end is not None and (short_end == section_end or start < short_end < end):
-        return False  # the section changes inside the piece or with its second sentence
-    return _LEVEL_TOKEN.search(text, start, end) is None and _KEPT_CHARACTER.search(text, start, end) is not None
+        return None  # the section changes inside the piece or with its second sentence
+    level = _LEVEL_TOKEN.search(text, start, end)
+    if level is None:
+        # no level header; it gives one sentence at least (it holds a character no split removes)
+        return () if _KEPT_CHARACTER.search(text, start, end) is not None else None
+    if end - start > MAX_SENTENCE_CHARS:
+        return None
+    # A level header starting the piece starts its first sentence; it is that sentence's header
+    # when no sentence break comes before the header's end and the header ends with its own
+    # character (":", not the blank after a dash, which the sentence's end may drop). With no
+    # level named after it, no later sentence has a header.
+    first = _strip(text, start, end)[0]
+    found = header_levels(text, first, end)
+    if found is None or text[found[1] - 1].isspace() or _LEVEL_TOKEN.search(text, found[1], end) is not None:
+        return None
+    brk = _INLINE_BREAK.search(text, start, end)
+    if brk is not None and brk.start() < found[1]:
+        return None
+    return found[0]
 
 
 def _short_section_end(text: str, start: int, end: int) -> int | None:
