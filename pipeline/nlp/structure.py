@@ -275,47 +275,41 @@ def _short_section_end(text: str, start: int, end: int) -> int | None:
     return line_end if line_end >= 0 else end
 
 
-def _lines(text: str, start: int, end: int):
-    """(line_start, line_end) of each non-empty line, and whether a blank line came before it."""
+def _pieces(text: str, start: int, end: int) -> list[list]:
+    """[start, end, starts_paragraph] of each non-empty line, lines that continue a sentence
+    joined to the line before ("starts_paragraph": a blank line came before it)."""
+    pieces: list[list] = []
     pos = start
     blank = True
-    for raw in text[start:end].split("\n"):
-        line_start, line_end = pos, pos + len(raw)
-        pos = line_end + 1
-        if raw.strip():
-            yield line_start, line_end, blank
-            blank = False
-        else:
+    last = ""  # the last character of the line before, blanks aside
+    for line in text[start:end].split("\n"):
+        line_start = pos
+        pos += len(line) + 1
+        stripped = line.strip()
+        if not stripped:
             blank = True
-
-
-def _pieces(text: str, start: int, end: int):
-    """(start, end, starts_paragraph) of each line, lines that continue a sentence joined to it."""
-    pieces: list[list[int]] = []  # [start, end, paragraph]
-    for line_start, line_end, blank in _lines(text, start, end):
-        line = text[line_start:line_end]
-        joins_previous = (
+            continue
+        if (
             pieces
             and not blank
-            and text[pieces[-1][0] : pieces[-1][1]].rstrip()[-1:] not in _LINE_END_PUNCT
-            and line.lstrip()[:1].islower()
+            and last not in _LINE_END_PUNCT
+            and stripped[:1].islower()
             and not _BULLET_START.match(line)
-        )
-        if joins_previous:
-            pieces[-1][1] = line_end
+        ):
+            pieces[-1][1] = line_start + len(line)
         else:
-            pieces.append([line_start, line_end, int(blank)])
-    return [(a, b, bool(paragraph)) for a, b, paragraph in pieces]
+            pieces.append([line_start, line_start + len(line), blank])
+        last = stripped[-1:]
+        blank = False
+    return pieces
 
 
-def _piece_sentences(text: str, start: int, end: int):
+def _piece_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a piece."""
     if _INLINE_BREAK.search(text, start, end) is None and end - start <= MAX_SENTENCE_CHARS:
         a, b = _strip(text, start, end)  # most lines are one sentence
-        if b > a:
-            yield a, b
-        return
-    yield from _split_inline(text, start, end)
+        return [(a, b)] if b > a else []
+    return list(_split_inline(text, start, end))
 
 
 def _split_inline(text: str, start: int, end: int):
