@@ -133,3 +133,33 @@ def test_other_family_does_not_claim_a_level():
     text = "Severe foraminal stenosis at L4-5, Modic type 1 changes."
     targets = spans(text, "Severe foraminal stenosis", family="nerve_compression") + spans(text, "Modic type 1")
     assert assign_levels(text, targets) == [("L4-L5",), ("L4-L5",)]
+
+
+def test_the_short_ways_give_what_the_full_steps_give():
+    """A sentence naming no level takes the header without its clauses being worked out, and a
+    sentence with no vertebra or junction is not searched for levels; both must agree with the long way."""
+    import json
+    import re
+
+    from pipeline.levels import _NAMED, _by_clauses, _pair_atoms, _single_atoms
+
+    from .conftest import SAMPLES
+    from .test_realworld import REALWORLD, load
+
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    if REALWORLD.is_dir():
+        texts += list(load("lumbar_radiologists_notes.csv", "report_id", "report_text").values())
+    texts += ["Modic 1 change elsewhere.", "Modic 2 at the LUMBOSACRAL junction, type 1 at other levels."]
+    sentences = [s for t in texts for s in re.split(r"(?<=[.;])\s+|\n", t) if s.strip()]
+    targets = [Target(0, 1, "modic:1"), Target(2, 3, "fracture")]
+    no_level = 0
+    for sentence in sentences:
+        taken: list = []
+        atoms = _pair_atoms(sentence, taken) + _single_atoms(sentence, taken)
+        named = [m for rx in _NAMED.values() for m in rx.finditer(sentence)]
+        if not atoms and not named:
+            assert find_levels(sentence) == []
+        groups = find_levels(sentence)
+        assert assign_levels(sentence, targets, ("L4-L5",)) == _by_clauses(sentence, targets, ("L4-L5",), groups)
+        no_level += not groups
+    assert no_level > 100
