@@ -65,19 +65,30 @@ class TextMatcher:
             for key, (_, rx, _) in enumerate(self.rules):
                 found.extend((m.start(), m.end(), key) for m in rx.finditer(text) if m.end() > m.start())
         else:
-            seen = set().union(*(t for _, _, t in pieces))
+            holding: dict[int, list[int]] = {}  # trigger -> the pieces holding it
+            for i, (_, _, triggers) in enumerate(pieces):
+                for trigger in triggers:
+                    holding.setdefault(trigger, []).append(i)
             for gate, keys, any_of in self.groups:
-                if not gate & seen:
+                held = [holding[t] for t in gate if t in holding]
+                if not held:
                     continue
-                for start, end in _stretches(pieces, gate):
-                    if any_of is not None and any_of.search(text, start, end) is None:
-                        continue
+                for start, end in _stretches(pieces, held[0] if len(held) == 1 else sorted(set().union(*held))):
+                    if any_of is not None:
+                        first = any_of.search(text, start, end)
+                        if first is None:
+                            continue
+                        # no rule of the group matches before the first place one of them does
+                        start = first.start()
                     for key in keys:
                         found.extend(
                             (m.start(), m.end(), key)
                             for m in self.rules[key][1].finditer(text, start, end)
                             if m.end() > m.start()
                         )
+        found.sort()
+        if all(a[1] <= b[0] for a, b in zip(found, found[1:])):
+            return [Match(start, end, self.rules[key][0]) for start, end, key in found]  # no overlap to prune
         # the match of more tokens wins (as medspaCy prunes); among equals the earlier, then the rule listed first
         found.sort(key=lambda f: (-len(_TOKENISH.findall(text, f[0], f[1])), f[0], f[2]))
         kept: list[tuple[int, int, int]] = []
@@ -104,17 +115,17 @@ def _scoped(pattern: str) -> str:
     return f"(?{m.group(1)}:{pattern[m.end():]})" if m else pattern
 
 
-def _stretches(pieces: list[tuple[int, int, set[int]]], gate: frozenset[int]) -> list[tuple[int, int]]:
-    """Runs of consecutive pieces that hold a trigger of the gate, as (start, end) ranges."""
+def _stretches(pieces: list[tuple[int, int, set[int]]], indices: list[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive pieces among `indices` (sorted), as (start, end) ranges of the text."""
     out: list[tuple[int, int]] = []
-    previous = -1
-    for i, (start, end, triggers) in enumerate(pieces):
-        if gate & triggers:
-            if out and previous == i - 1:
-                out[-1] = (out[-1][0], end)
-            else:
-                out.append((start, end))
-            previous = i
+    previous = -2
+    for i in indices:
+        start, end, _ = pieces[i]
+        if previous == i - 1:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+        previous = i
     return out
 
 
