@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from medspacy.target_matcher import TargetRule
 
 from .rules import Prefilter, SignalRules
+from .skipahead import skip_ahead
 
 _TOKENISH = re.compile(r"\w+|[^\w\s]")  # about what spaCy's tokenizer splits a phrase into
 
@@ -53,6 +54,10 @@ class TextMatcher:
         # Rules sharing a gate are first searched for together: one scan of a stretch with the
         # alternation of their patterns tells whether any of them can match there at all.
         self.groups = [(gate, keys, _any_of([self.rules[k][1] for k in keys])) for gate, keys in by_gate.items()]
+        # The same patterns for lower-cased ASCII text, rewritten to skip ahead (see skipahead.py);
+        # None where a pattern could not be rewritten, and then the pattern itself is used.
+        self.fast_rules = [skip_ahead(rx) for _, rx, _ in self.rules]
+        self.fast_groups = [skip_ahead(any_of) if any_of is not None else None for _, _, any_of in self.groups]
 
     def find(self, text: str, pieces: list[tuple[int, int, set[int]]] | None = None) -> list[Match]:
         """Matches in text, the longest kept where two overlap.
@@ -65,26 +70,32 @@ class TextMatcher:
             for key, (_, rx, _) in enumerate(self.rules):
                 found.extend((m.start(), m.end(), key) for m in rx.finditer(text) if m.end() > m.start())
         else:
+            lowered = text.lower() if text.isascii() else None  # for the rewritten patterns
             holding: dict[int, list[int]] = {}  # trigger -> the pieces holding it
             for i, (_, _, triggers) in enumerate(pieces):
                 for trigger in triggers:
                     holding.setdefault(trigger, []).append(i)
-            for gate, keys, any_of in self.groups:
+            for (gate, keys, any_of), fast_any_of in zip(self.groups, self.fast_groups):
                 held = [holding[t] for t in gate if t in holding]
                 if not held:
                     continue
+                if lowered is not None and fast_any_of is not None:
+                    any_of, group_text = fast_any_of, lowered
+                else:
+                    group_text = text
                 for start, end in _stretches(pieces, held[0] if len(held) == 1 else sorted(set().union(*held))):
                     if any_of is not None:
-                        first = any_of.search(text, start, end)
+                        first = any_of.search(group_text, start, end)
                         if first is None:
                             continue
                         # no rule of the group matches before the first place one of them does
                         start = first.start()
                     for key in keys:
+                        rx, rule_text = self.fast_rules[key], lowered
+                        if rx is None or lowered is None:
+                            rx, rule_text = self.rules[key][1], text
                         found.extend(
-                            (m.start(), m.end(), key)
-                            for m in self.rules[key][1].finditer(text, start, end)
-                            if m.end() > m.start()
+                            (m.start(), m.end(), key) for m in rx.finditer(rule_text, start, end) if m.end() > m.start()
                         )
         found.sort()
         if all(a[1] <= b[0] for a, b in zip(found, found[1:])):
@@ -159,6 +170,7 @@ class SignalTyper:
             re.compile(rf"(?P<int>{intensity})\s+(?P<seq>(?:{seq}))(?![\w])", re.I),
         ]
         self._anchor = re.compile(rules.anchor, re.I)
+        self._fast_anchor = skip_ahead(self._anchor)  # for lower-cased ASCII sentences
         self.attribution = re.compile(rules.attributions, re.I) if rules.attributions else None
         self._rule = {
             t["modic_type"]: TargetRule(
@@ -197,7 +209,10 @@ class SignalTyper:
 
     def find(self, sentence: str) -> Match | None:
         """The described Modic change of one sentence, if it has one."""
-        anchor = self._anchor.search(sentence)
+        if self._fast_anchor is not None and sentence.isascii():
+            anchor = self._fast_anchor.search(sentence.lower())
+        else:
+            anchor = self._anchor.search(sentence)
         if not anchor:
             return None
         described = self.describe(sentence)
