@@ -157,3 +157,32 @@ def test_one_regex_per_line_start_finds_the_headers_the_step_by_step_lookup_find
             assert fast == structurer._header_at(text, pos, True), repr(text[pos : pos + 60])
             found += fast is not None
     assert found > 500
+
+
+def test_header_candidate_search_finds_what_the_plain_pattern_finds():
+    """The search for places a header may start is written for speed; it must find what the plain one does."""
+    import json
+    import re
+
+    from pipeline.nlp.structure import _HEADER_CANDIDATE
+
+    from .conftest import SAMPLES
+    from .test_realworld import REALWORLD, load
+
+    plain = re.compile(r"\n|[.,:](?=[ \t]*(?:\d{1,2}[.)]\s*)?[A-Z])(?=[^\n:]{0,64}(?::|\s-\s))")
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    if REALWORLD.is_dir():
+        texts += list(load("lumbar_radiologists_notes.csv", "report_id", "report_text").values())
+        texts += list(load("mtsamples.csv", "", "transcription").values())[:1500]
+    filler = "x" * 60
+    texts += [
+        f"a. B{filler}: c", f"a. B{filler}xxxx: c", f"a, B{filler[:58]} - c", f"a, B{filler} - c",
+        "a. B c\n- d", "a. B-c - d", "a. 1. B: c", "a:B:c", "a. B\n: c", "a. B -- c - d", "a.,B - c",
+        "HISTORY: PAIN. FINDINGS: L4-5 - BULGE. IMPRESSION - NORMAL.", "a. B\t-\tc", "a. B -\nc",
+    ]  # fmt: skip
+    n = 0
+    for text in texts:
+        expected = [(m.start(), m.end()) for m in plain.finditer(text)]
+        assert [(m.start(), m.end()) for m in _HEADER_CANDIDATE.finditer(text)] == expected, text[:80]
+        n += len(expected)
+    assert n > 1000
