@@ -186,3 +186,28 @@ def test_header_candidate_search_finds_what_the_plain_pattern_finds():
         assert [(m.start(), m.end()) for m in _HEADER_CANDIDATE.finditer(text)] == expected, text[:80]
         n += len(expected)
     assert n > 1000
+
+
+def test_break_and_level_searches_find_what_their_plain_patterns_find():
+    """Sentence breaks and level tokens are searched with patterns written for speed; same places as the plain ones."""
+    import json
+    import re
+
+    from pipeline.nlp.structure import _INLINE_BREAK, _LEVEL_TOKEN
+
+    from .conftest import SAMPLES
+
+    breaks = re.compile(r"[.!?](?P<stop>,?(?=\s+\S)|,(?=\S))|(?P<slashes>/{2,})|(?P<bullet>\s+\u2022\s*)")
+    levels = re.compile(r"[CTDLS]\s?\d|lumbo-?sacral|thoraco-?lumbar", re.IGNORECASE)
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    texts += ["a // b ///c", "a \u2022 b\u2022c  \u2022\u2022 d", "x.  \u2022 y", "a, b.c e.g. x a.,b a?,B"]
+    texts += ["t1 \u017f1 s 1"]
+    texts += ["LUMBOSACRAL Thoraco-Lumbar lumbo-sacral xlumbosacral d12 L 4 l4"]
+    n = 0
+    for text in texts:
+        expected = [(m.start(), m.span(m.lastindex)) for m in breaks.finditer(text)]
+        got = [(m.start(), m.span(1) if m.lastindex == 1 else m.span()) for m in _INLINE_BREAK.finditer(text)]
+        assert got == expected, text[:80]
+        assert [m.start() for m in _LEVEL_TOKEN.finditer(text)] == [m.start() for m in levels.finditer(text)], text[:80]
+        n += len(expected)
+    assert n > 500
