@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import operator
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,16 +108,26 @@ class ResultWriter:
         build_database(self.out_dir)
 
 
+_MENTION_VALUES = operator.attrgetter(*TABLES["mentions"][3:])
+_FINDING_VALUES = operator.attrgetter(*TABLES["findings"][3:])
+
+
+def _cells(values: tuple) -> list:
+    """`cell` for the values of a Mention or Finding, which are strings, numbers and booleans only
+    (the csv module writes numbers as str() does): only the booleans need changing."""
+    return [("true" if v else "false") if v.__class__ is bool else v for v in values]
+
+
 def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
     """One chunk's rows of the three tables as CSV text (made in the worker that analysed them)."""
     buffers = {table: io.StringIO() for table in TABLES}
     mentions, findings, reports = (csv.writer(buffers[t], lineterminator="\n") for t in TABLES)
     for i, r in enumerate(results):
-        ids = (chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i])
-        for m in r.mentions:
-            mentions.writerow([*ids] + [cell(getattr(m, col)) for col in TABLES["mentions"][3:]])
-        for f in r.findings:
-            findings.writerow([*ids] + [cell(getattr(f, col)) for col in TABLES["findings"][3:]])
+        ids = [chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i]]
+        if r.mentions:
+            mentions.writerows([ids + _cells(_MENTION_VALUES(m)) for m in r.mentions])
+        if r.findings:
+            findings.writerows([ids + _cells(_FINDING_VALUES(f)) for f in r.findings])
         message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
         reports.writerow(
             [*ids, r.status, message, r.n_mentions, r.modic_levels, cell(r.qualifying_modic)]

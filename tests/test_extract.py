@@ -216,3 +216,32 @@ def test_listhesis_of_any_grade_is_recorded(run, text, rows):
     result = run(text)
     assert {(f.level, f.finding) for f in result.findings} == rows
     assert result.exclusions["instability"] == any(f == "instability" for _, f in rows)
+
+
+def test_rendered_rows_write_every_value_as_cell_does(analyzer):
+    """Rows are rendered with a shortcut for mention and finding values; it must write what `cell` writes."""
+    import csv
+    import io
+    import json
+
+    from pipeline.io import Chunk
+    from pipeline.outputs import TABLES, cell, render
+    from pipeline.run import process_texts
+
+    from .conftest import SAMPLES
+
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    chunk = Chunk()
+    for i, text in enumerate(texts):
+        chunk.add(f"R{i}", text, f"P{i}", "2024-01-02")
+    results = process_texts(analyzer, chunk.texts)
+    rendered = render(chunk, results)
+    for table, attr in (("mentions", "mentions"), ("findings", "findings")):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for i, r in enumerate(results):
+            for item in getattr(r, attr):
+                ids = [chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i]]
+                writer.writerow(ids + [cell(getattr(item, col)) for col in TABLES[table][3:]])
+        assert rendered[table] == buffer.getvalue()
+        assert "true" in rendered[table] and "false" in rendered[table] and "True" not in rendered[table]
