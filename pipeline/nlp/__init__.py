@@ -157,6 +157,7 @@ class Analyzer:
         if hits is None:
             hits = self.prefilter.hits(text)
         starts = [pos for pos, _ in hits]
+        numbers = [trigger for _, trigger in hits]
         c = Candidates([], [], [], [])
         offset = 0
         for s in sentences:
@@ -167,7 +168,7 @@ class Analyzer:
                 c.sentences.append(s)
                 c.pieces.append(piece)
                 c.offsets.append(offset)
-                c.stretches.append((offset, offset + len(piece), {trigger for _, trigger in hits[first:last]}))
+                c.stretches.append((offset, offset + len(piece), set(numbers[first:last])))
                 offset += len(piece) + len(JOIN)
         return c
 
