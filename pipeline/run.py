@@ -6,12 +6,10 @@ flag: read the extraction tables and the symptom table -> judge each patient -> 
 
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,37 +83,6 @@ def _analyse_chunk(analyzer: Analyzer, chunk: Chunk) -> tuple[dict[str, str], li
     return render(chunk, results), [r.status for r in results]
 
 
-#: Allocations (less deallocations) between two young-generation garbage collections during
-#: extraction; Python's default is 700.
-GC_THRESHOLD = 20_000
-
-
-def _fewer_collections() -> tuple[int, int, int]:
-    """Collect garbage less often; return the thresholds to restore.
-
-    A report allocates thousands of short-lived objects (matches, spans, mentions), nearly all
-    freed by reference counting, so the collector mostly walks live objects for nothing: the
-    spaCy pipeline, the rules, the chunk in hand. Objects alive once the analyser is built are
-    frozen (never walked again). Measured in-process on 5,000 benchmark reports, four runs
-    each: 5.84-6.23 s with Python's defaults, 5.53-5.64 s with this. Cyclic garbage (a ConText
-    graph and its Doc refer to each other) is still collected, a little later.
-    """
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *old[1:])
-    return old
-
-
-@contextmanager
-def _collecting_less() -> Iterator[None]:
-    old = _fewer_collections()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
-
-
 _WORKER: Analyzer | None = None
 
 
@@ -123,7 +90,6 @@ def _start_worker(patterns_dir: Path) -> None:
     global _WORKER
     steady_memory()  # inherited when forked; needed where workers are spawned
     _WORKER = Analyzer(patterns_dir)
-    _fewer_collections()  # for the life of the worker
 
 
 def _worker_chunk(chunk: Chunk) -> tuple[dict[str, str], list[str]]:
@@ -175,7 +141,7 @@ def extract(
         if jobs == 1
         else _in_workers(source, analyzer, jobs)
     )
-    with _collecting_less(), ResultWriter(out_dir) as writer:
+    with ResultWriter(out_dir) as writer:
         for chunk, (rendered, statuses) in analysed:
             writer.write(chunk, rendered)
             for status in statuses:

@@ -378,28 +378,6 @@ def test_extraction_uses_allocators_that_give_memory_back(tmp_path, monkeypatch)
     assert pa.default_memory_pool().backend_name == "system"
 
 
-def test_extraction_collects_garbage_less_often_and_restores_the_collector_after(tmp_path, monkeypatch):
-    """During a run the collector's threshold is raised and live objects are frozen; both are undone after."""
-    import gc
-
-    from pipeline import run as run_module
-    from pipeline.io import Columns, ReportSource
-
-    seen = []
-
-    def spy(chunk, results):
-        seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
-        return rendered(chunk, results)
-
-    rendered = run_module.render
-    monkeypatch.setattr(run_module, "render", spy)
-    before = gc.get_threshold()
-    source = ReportSource(SAMPLES / "reports.csv", Columns(report_id="report_id", report_text="report_text"))
-    run_module.extract(source, tmp_path / "o", run_module.Analyzer())
-    assert seen and all(threshold == run_module.GC_THRESHOLD and frozen > 0 for threshold, frozen in seen)
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
-
-
 def test_a_table_too_big_for_duckdbs_low_memory_limit_is_loaded_with_a_higher_one(tmp_path, monkeypatch):
     """The memory cap keeps big runs flat; a table or checkpoint that does not fit still lands in the file."""
     import duckdb
