@@ -202,6 +202,8 @@ class Structurer:
         for i, h in enumerate(headers):
             bounds.append((h.end, headers[i + 1].start if i + 1 < len(headers) else len(text), h.category))
         for start, end, section in bounds:
+            if hits is not None and bisect_left(hits, start) == bisect_left(hits, end):
+                continue  # a section without a trigger gives no sentence, and its state ends with it
             level: tuple[str, ...] = ()
             seen_content = False
             short_end = _short_section_end(text, start, end) if section in SHORT_SECTIONS else None
