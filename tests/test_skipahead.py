@@ -63,10 +63,11 @@ def test_every_bundled_pattern_is_rewritten_and_agrees_on_real_reports(analyzer)
     matcher = analyzer.matcher
     assert all(f is not None for f in matcher.fast_rules)
     assert all(f is not None for f, (_, _, a) in zip(matcher.fast_groups, matcher.groups) if a is not None)
-    assert analyzer.signals._fast_anchor is not None
+    assert analyzer.signals._fast_anchor is not None and analyzer.signals._fast_seq_any is not None
     pairs = [(rx, f) for (_, rx, _), f in zip(matcher.rules, matcher.fast_rules)]
     pairs += [(a, f) for (_, _, a), f in zip(matcher.groups, matcher.fast_groups) if a is not None]
     pairs.append((analyzer.signals._anchor, analyzer.signals._fast_anchor))
+    pairs.append((analyzer.signals._seq_any, analyzer.signals._fast_seq_any))
     texts = [t for t in _gold_and_real_texts() if t.isascii()]
     found = 0
     for original, fast in pairs:

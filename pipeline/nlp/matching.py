@@ -159,6 +159,7 @@ class SignalTyper:
         intensity = "|".join(f"(?:{r})" for r in rules.intensities.values())
         self._seq = {name: re.compile(rf"^(?:{r})", re.I) for name, r in rules.sequences.items()}
         self._seq_any = re.compile(seq, re.I)
+        self._fast_seq_any = skip_ahead(self._seq_any)
         self._int = {name: re.compile(rf"(?:{r})", re.I) for name, r in rules.intensities.items()}
         signal = r"(?:\s+(?:marrow\s+)?signal(?:\s+intensity)?|\s+intensity)?"
         self._forms = [
@@ -209,11 +210,18 @@ class SignalTyper:
 
     def find(self, sentence: str) -> Match | None:
         """The described Modic change of one sentence, if it has one."""
-        if self._fast_anchor is not None and sentence.isascii():
-            anchor = self._fast_anchor.search(sentence.lower())
+        lowered = sentence.lower() if sentence.isascii() else None
+        if self._fast_anchor is not None and lowered is not None:
+            anchor = self._fast_anchor.search(lowered)
         else:
             anchor = self._anchor.search(sentence)
         if not anchor:
+            return None
+        # every form of description names a sequence: without one there is none to read
+        if self._fast_seq_any is not None and lowered is not None:
+            if self._fast_seq_any.search(lowered) is None:
+                return None
+        elif self._seq_any.search(sentence) is None:
             return None
         described = self.describe(sentence)
         if not described:

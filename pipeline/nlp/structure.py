@@ -362,6 +362,8 @@ def _split_inline(text: str, start: int, end: int):
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
     """(a, b) without leading blanks, commas and semicolons and without trailing blanks."""
+    if b > a and text[a] not in " \t\r\n,;" and text[b - 1] not in " \t\r\n":
+        return a, b  # nothing to strip (most sentences), no copy made
     piece = text[a:b]
     head = piece.lstrip(" \t\r\n,;")
     return a + len(piece) - len(head), a + len(head.rstrip(" \t\r\n")) + len(piece) - len(head)
