@@ -58,6 +58,12 @@ class TextMatcher:
         # None where a pattern could not be rewritten, and then the pattern itself is used.
         self.fast_rules = [skip_ahead(rx) for _, rx, _ in self.rules]
         self.fast_groups = [skip_ahead(any_of) if any_of is not None else None for _, _, any_of in self.groups]
+        # The groups each trigger gates, and each group's (key, pattern, rewritten pattern) ready to run.
+        self._gated: dict[int, list[int]] = {}
+        for g, (gate, _, _) in enumerate(self.groups):
+            for trigger in gate:
+                self._gated.setdefault(trigger, []).append(g)
+        self._runs = [[(k, self.rules[k][1], self.fast_rules[k]) for k in keys] for _, keys, _ in self.groups]
 
     def find(self, text: str, pieces: list[tuple[int, int, set[int]]] | None = None) -> list[Match]:
         """Matches in text, the longest kept where two overlap.
@@ -75,10 +81,11 @@ class TextMatcher:
             for i, (_, _, triggers) in enumerate(pieces):
                 for trigger in triggers:
                     holding.setdefault(trigger, []).append(i)
-            for (gate, keys, any_of), fast_any_of in zip(self.groups, self.fast_groups):
+            # (matches are sorted below, so the order the groups are tried in does not matter)
+            for g in {g for trigger in holding for g in self._gated.get(trigger, ())}:
+                gate, _, any_of = self.groups[g]
                 held = [holding[t] for t in gate if t in holding]
-                if not held:
-                    continue
+                fast_any_of = self.fast_groups[g]
                 if lowered is not None and fast_any_of is not None:
                     any_of, group_text = fast_any_of, lowered
                 else:
@@ -90,13 +97,14 @@ class TextMatcher:
                             continue
                         # no rule of the group matches before the first place one of them does
                         start = first.start()
-                    for key in keys:
-                        rx, rule_text = self.fast_rules[key], lowered
-                        if rx is None or lowered is None:
-                            rx, rule_text = self.rules[key][1], text
-                        found.extend(
-                            (m.start(), m.end(), key) for m in rx.finditer(rule_text, start, end) if m.end() > m.start()
-                        )
+                    for key, rx, fast in self._runs[g]:
+                        if fast is not None and lowered is not None:
+                            matches = fast.finditer(lowered, start, end)
+                        else:
+                            matches = rx.finditer(text, start, end)
+                        for m in matches:
+                            if m.end() > m.start():
+                                found.append((m.start(), m.end(), key))
         found.sort()
         if all(a[1] <= b[0] for a, b in zip(found, found[1:])):
             return [Match(start, end, self.rules[key][0]) for start, end, key in found]  # no overlap to prune
