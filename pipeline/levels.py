@@ -78,6 +78,7 @@ class LevelGroup:
     levels: tuple[str, ...]
 
 
+@lru_cache(maxsize=1024)
 def vertebra(letter: str, number: str) -> str | None:
     """Normalise a vertebra ("d", "12") -> "T12"; None if it is not a vertebra we know."""
     name = ("T" if letter.upper() == "D" else letter.upper()) + str(int(number))
@@ -138,7 +139,9 @@ def _single_atoms(text: str, taken: list[tuple[int, int]]) -> list[_Atom]:
         v = vertebra(m.group(1), m.group(2))
         if not v or v in _SEQUENCE_NAMES or m.group(1).islower() and m.group(1) in "ts":
             continue
-        left = _LEFT_SIDE.search(text[max(0, m.start() - 40) : m.start()])
+        # (a side written before the vertebra ends with a blank: look only when one precedes it)
+        before = text[m.start() - 1 : m.start()].isspace()
+        left = _LEFT_SIDE.search(text[max(0, m.start() - 40) : m.start()]) if before else None
         right = _RIGHT_SIDE.match(text[m.end() : m.end() + 40])
         side = left or right
         levels: tuple[str, ...] = ()
@@ -241,7 +244,9 @@ def _header_group(text: str) -> tuple[str, ...]:
 
 
 # Clause boundaries inside a sentence: a finding takes the level of its own clause first.
-_CLAUSE_SPLIT = re.compile(r"[;,:()]|\s(?:and|with|while|whereas|but|although|plus)\s", re.I)
+# (What "[;,:()]|\s(?:and|with|while|whereas|but|although|plus)\s" finds, case-insensitively,
+# written to start with one character class so the search jumps between candidates.)
+_CLAUSE_SPLIT = re.compile(r"[;,:()\s](?:(?<=\s)(?:and|with|while|whereas|but|although|plus)\s|(?<=[;,:()]))", re.I)
 _NO_LEVEL = re.compile(
     r"\b(?:elsewhere|other\s+(?:disc\s+)?levels?|remaining\s+(?:disc\s+)?levels?|rest\s+of\s+the|any\s+level|all\s+levels?)\b",
     re.I,
