@@ -19,6 +19,7 @@ _FLAGS = {
     "HYPOTHETICAL": "hypothetical",
     "HISTORICAL": "historical",
 }
+_FLAG_NAMES = tuple(_FLAGS.values())
 #: Findings that explain endplate oedema away: oedema the report attributes to them is not Modic.
 _MIMICS = ("infection", "fracture", "tumor")
 
@@ -105,7 +106,7 @@ def _sentence_mentions(text: str, sentence, found: list[_Found]) -> list[Mention
 
     out: list[Mention] = []
     for f, lv in zip(found, levels):
-        flags = {name: False for name in _FLAGS.values()}
+        flags = dict.fromkeys(_FLAG_NAMES, False)
         for modifier in f.modifiers:
             flag = _FLAGS.get(modifier.category)
             if flag:
@@ -137,6 +138,8 @@ def _sentence_mentions(text: str, sentence, found: list[_Found]) -> list[Mention
 def _hedge_described_modic(mentions: list[Mention]) -> list[Mention]:
     """ "STIR bright endplate signal, ?early Modic 1": a hedged reading hedges the description too."""
     hedged = {m.level for m in mentions if m.finding == MODIC and m.uncertain and not m.descriptive}
+    if not hedged:
+        return mentions
     return [
         replace(m, uncertain=True) if m.finding == MODIC and m.descriptive and m.level in hedged else m
         for m in mentions
@@ -146,6 +149,8 @@ def _hedge_described_modic(mentions: list[Mention]) -> list[Mention]:
 def _drop_sclerosis_of_modic3(mentions: list[Mention]) -> list[Mention]:
     """Sclerosis that is part of a Modic type 3 change in the same sentence is only the Modic change."""
     typed3 = {m.level for m in mentions if m.finding == MODIC and "3" in m.modic_type}
+    if not typed3:
+        return mentions
     return [m for m in mentions if not (m.finding == "endplate_sclerosis" and m.level in typed3)]
 
 
