@@ -210,6 +210,9 @@ def test_context_regex_rules_match_as_medspacy_matches_them(analyzer):
     context = analyzer.nlp.get_pipe("modic_context")
     shared = context._ConText__matcher._MedspacyMatcher__regex_matcher
     assert isinstance(shared, SharedTextRegexMatcher)
+    from pipeline.nlp.skipahead import skip_ahead
+
+    assert all(skip_ahead(p) is not None for ps in shared._patterns.values() for p in ps)  # searched lower-cased
     original = RegexMatcher(analyzer.nlp.vocab)
     original._patterns, original._callbacks = shared._patterns, shared._callbacks
     docs = [analyzer.nlp.make_doc(t) for t in _gold_and_real_texts()]

@@ -11,6 +11,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from .rules import load_context_rules, load_target_rules
+from .skipahead import skip_ahead
 
 FINDINGS_GROUP = "findings"
 #: doc.user_data key under which the Analyzer keeps the text a Doc was made from (spaCy's
@@ -65,7 +66,8 @@ class SharedTextRegexMatcher(RegexMatcher):
     medspaCy 1.3 rebuilds `doc.text_with_ws` (a Python loop over the tokens) for every regex
     rule; with the project's three regex ConText rules that was a tenth of the NLP time. Here
     the text is read once, from doc.user_data[TEXT_KEY] when the Analyzer left it there (the
-    string the Doc was made from, which spaCy's tokenizer keeps character for character). The
+    string the Doc was made from, which spaCy's tokenizer keeps character for character), and
+    ASCII text is searched lower-cased with the rules rewritten to skip ahead. The
     matches are the same: a match that does not fall on token boundaries snaps outwards, as
     medspaCy does with its default resolve_start="left", resolve_end="right".
     """
@@ -77,10 +79,16 @@ class SharedTextRegexMatcher(RegexMatcher):
         text = doc.user_data.get(TEXT_KEY)
         if text is None:
             text = doc.text_with_ws
+        lowered = text.lower() if text.isascii() else None
+        fast_patterns = self.__dict__.setdefault("_fast_patterns", {})
         for match_id, patterns in self._patterns.items():
             on_match = self._callbacks[match_id]
             for pattern in patterns:
-                for found in pattern.finditer(text):
+                if pattern not in fast_patterns:
+                    fast_patterns[pattern] = skip_ahead(pattern)  # see skipahead.py
+                fast = fast_patterns[pattern]
+                use_fast = fast is not None and lowered is not None
+                for found in fast.finditer(lowered) if use_fast else pattern.finditer(text):
                     span = doc.char_span(found.start(), found.end())
                     if span is None:
                         first = get_token_for_char(doc, found.start(), resolve=self.resolve_start)
