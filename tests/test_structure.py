@@ -211,3 +211,31 @@ def test_break_and_level_searches_find_what_their_plain_patterns_find():
         assert [m.start() for m in _LEVEL_TOKEN.finditer(text)] == [m.start() for m in levels.finditer(text)], text[:80]
         n += len(expected)
     assert n > 500
+
+
+def test_only_sentences_starting_with_a_possible_header_character_are_read_for_a_level_header():
+    """Split skips reading a level header where the sentence's first character cannot start one."""
+    import json
+
+    from pipeline.levels import header_levels
+    from pipeline.nlp.structure import _HEADER_FIRST
+
+    from .conftest import SAMPLES
+
+    starts = [chr(c) for c in range(32, 0x250)] + ["\u2022", "\u2013", "\u00a0", "\u212a", "\u0130"]
+    tails = ["4-5: x", "4-L5: x", " L4-5: x", "t L4-5: x", "he L4-5 level: x", "evel of L4/5: x", "umbosacral level: x"]
+    tails += ["horaco-lumbar junction: x", "5-S1 - x", "1 \u2013 x", "12-L1: x"]
+    read = 0
+    for first in starts:
+        for tail in tails:
+            if header_levels(first + tail) is not None:
+                assert first in _HEADER_FIRST or first.isspace(), first + tail
+                read += 1
+    texts = [json.loads(line)["report_text"] for line in (SAMPLES / "gold.jsonl").read_text().splitlines()]
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip(" \t\r\n,;")
+            if line and header_levels(line) is not None:
+                assert line[0] in _HEADER_FIRST or line[0].isspace(), line
+                read += 1
+    assert read > 50

@@ -238,9 +238,11 @@ class Structurer:
                             section = UNHEADED
                         new_paragraph = False
                     seen_content = True
-                    found = header_levels(text, s_start, s_end)
-                    if found:
-                        level = found[0]
+                    first = text[s_start]
+                    if first in _HEADER_FIRST or first.isspace():
+                        found = header_levels(text, s_start, s_end)
+                        if found:
+                            level = found[0]
                     if held is not None:
                         while held and held[0] < s_start:
                             held.pop(0)
@@ -250,6 +252,10 @@ class Structurer:
         return out
 
 
+# The characters a level header can start with ("- L4-5:", "* L4-5", ". L4-5", "> L4-5", "at L4-5",
+# "the L4-5 level", "level of L4-5", "C"/"T"/"D"/"L"/"S" + digit, "lumbosacral", "thoraco-lumbar";
+# the long s is an s to a case-insensitive match), or a blank: other sentences are not looked at.
+_HEADER_FIRST = frozenset("-*\u2022.>aAtTlLcCdDsS\u017f")
 # A level header needs a level ("L4", "S1", "T12") or names the lumbosacral/thoracolumbar junction.
 # (What "[CTDLS]\s?\d|lumbo-?sacral|thoraco-?lumbar" finds case-insensitively, the long s
 # included; one case-sensitive class first, so the search jumps between candidate letters.)
