@@ -89,7 +89,8 @@ _WORKER: Analyzer | None = None
 def _start_worker(patterns_dir: Path) -> None:
     global _WORKER
     steady_memory()  # inherited when forked; needed where workers are spawned
-    _WORKER = Analyzer(patterns_dir)
+    if _WORKER is None or _WORKER.patterns_dir != patterns_dir:  # a forked worker has the parent's
+        _WORKER = Analyzer(patterns_dir)
 
 
 def _worker_chunk(chunk: Chunk) -> tuple[dict[str, str], list[str]]:
@@ -105,16 +106,22 @@ def _in_workers(
     # on 5,000 reports). The main process may hold idle pyarrow reader threads by then (Python
     # 3.12 warns of forking with threads); the workers never call pyarrow.
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(jobs, _start_worker, (analyzer.patterns_dir,)) as pool:
-        pending: deque = deque()
-        for chunk in source.chunks():
-            pending.append((chunk, pool.apply_async(_worker_chunk, (chunk,))))
-            if len(pending) >= 2 * jobs:
+    global _WORKER
+    if method == "fork":
+        _WORKER = analyzer  # forked workers take the loaded rules as they are (no second load)
+    try:
+        with mp.get_context(method).Pool(jobs, _start_worker, (analyzer.patterns_dir,)) as pool:
+            pending: deque = deque()
+            for chunk in source.chunks():
+                pending.append((chunk, pool.apply_async(_worker_chunk, (chunk,))))
+                if len(pending) >= 2 * jobs:
+                    done, result = pending.popleft()
+                    yield done, result.get()
+            while pending:
                 done, result = pending.popleft()
                 yield done, result.get()
-        while pending:
-            done, result = pending.popleft()
-            yield done, result.get()
+    finally:
+        _WORKER = None
 
 
 def resolve_jobs(jobs: int) -> int:
