@@ -274,3 +274,24 @@ def test_span_rules_and_modifiers_kept_beside_the_doc_are_the_spans_own(analyzer
                 assert modifiers.get(key, ()) == span._.modifiers
                 n += bool(span._.modifiers)
     assert n > 50
+
+
+def test_sentences_are_read_for_signal_descriptions_where_the_joined_search_says(analyzer, monkeypatch):
+    """One anchor search over a report's joined candidate sentences decides which sentences are read
+    for a described Modic change; the matches must be those of reading every sentence."""
+    texts = _gold_and_real_texts() + [
+        "T1 hypointense T2 hyperintense signal at the L4 inferior endplate. Adjacent to the\ndisc, T2 bright.",
+        "Subchondral T1 dark, T2 bright change at L5-S1; paradiscal STIR hyperintensity at L4-5.",
+    ]
+
+    def matches(text):
+        hits = analyzer.prefilter.hits(text)
+        sentences = analyzer.structurer.split(text, [pos for pos, _ in hits])
+        found = analyzer._matches(text, sentences, hits)
+        return [(s, [(m.start, m.end, m.rule.literal) for m in matched]) for s, _, matched in found]
+
+    joined = [matches(t) for t in texts]
+    monkeypatch.setattr(analyzer.signals, "_boundary_sensitive", True)  # read every sentence
+    assert [matches(t) for t in texts] == joined
+    described = sum(1 for report in joined for _, found in report for *_, literal in found if "signal" in literal)
+    assert described > 5

@@ -188,8 +188,18 @@ class Analyzer:
                 m.end -= offsets[k]
                 per_sentence[k].append(m)
         out = []
-        for s, piece, found in zip(candidates, pieces, per_sentence):
-            described = self.signals.find(piece)
+        # A sentence holds an anchor of its own only where an anchor found in the joined text
+        # overlaps it (one found there either starts in it or runs over it from before).
+        anchors = self.signals.anchored(c.text)
+        a = 0
+        for s, piece, found, offset in zip(candidates, pieces, per_sentence, offsets):
+            if anchors is None:
+                anchored = True
+            else:
+                while a < len(anchors) and anchors[a][1] <= offset:
+                    a += 1
+                anchored = a < len(anchors) and anchors[a][0] < offset + len(piece)
+            described = self.signals.find(piece) if anchored else None
             if described and not any(
                 m.rule.category == "modic" and m.start < described.end and described.start < m.end for m in found
             ):

@@ -180,6 +180,7 @@ class SignalTyper:
         ]
         self._anchor = re.compile(rules.anchor, re.I)
         self._fast_anchor = skip_ahead(self._anchor)  # for lower-cased ASCII sentences
+        self._boundary_sensitive = re.search(r"\$|\\Z|\^|\\A|\(\?<?!", rules.anchor) is not None
         self.attribution = re.compile(rules.attributions, re.I) if rules.attributions else None
         self._rule = {
             t["modic_type"]: TargetRule(
@@ -215,6 +216,18 @@ class SignalTyper:
             if all(signals.get(k) == v for k, v in needs.items()):
                 return entry["modic_type"]
         return None
+
+    def anchored(self, text: str) -> list[tuple[int, int]] | None:
+        """The spans of the anchor's matches in a text of several sentences: a sentence that none
+        of them overlaps holds no anchor of its own (one search instead of one per sentence).
+
+        None when the anchor could match a sentence alone but not within the text (it anchors
+        at a start or an end, or looks around negatively): then each sentence is searched."""
+        if self._boundary_sensitive:
+            return None
+        if self._fast_anchor is not None and text.isascii():
+            return [m.span() for m in self._fast_anchor.finditer(text.lower())]
+        return [m.span() for m in self._anchor.finditer(text)]
 
     def find(self, sentence: str) -> Match | None:
         """The described Modic change of one sentence, if it has one."""

@@ -9,6 +9,7 @@ separators, with lines wrapped mid-sentence, and with MTSamples-style ",HEADER:,
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -32,10 +33,13 @@ _COLON_AHEAD = re.compile(r"[^\n:]{0,64}(?::|\s-\s)")
 # - " - " is only looked for where a "-" follows the run of characters that are not a colon,
 #   a line break or a dash.
 # It finds what "\n|[.,:](?=[ \t]*(?:\d{1,2}[.)]\s*)?[A-Z])(?=[^\n:]{0,64}(?::|\s-\s))" finds.
-_HEADER_CANDIDATE = re.compile(
-    r"[\n.,:](?:(?<=\n)|(?<=[.,:])(?=[ \t]*(?:\d{1,2}[.)]\s*)?[A-Z])"
-    r"(?:(?=(?=([^\n:]{0,64}))\1:)|(?=(?=([^\n:-]{0,64}))\2\s?-)(?=[^\n:]{0,64}\s-\s)))"
-)
+# Python 3.11 has possessive quantifiers ("X{0,64}+"), which do the same without the copy.
+_CANDIDATE_START = r"[\n.,:](?:(?<=\n)|(?<=[.,:])(?=[ \t]*(?:\d{1,2}[.)]\s*)?[A-Z])"
+HEADER_CANDIDATE_PATTERNS = {
+    "3.10": _CANDIDATE_START + r"(?:(?=(?=([^\n:]{0,64}))\1:)|(?=(?=([^\n:-]{0,64}))\2\s?-)(?=[^\n:]{0,64}\s-\s)))",
+    "3.11": _CANDIDATE_START + r"(?:(?=[^\n:]{0,64}+:)|(?=[^\n:-]{0,64}+\s?-)(?=[^\n:]{0,64}\s-\s)))",
+}
+_HEADER_CANDIDATE = re.compile(HEADER_CANDIDATE_PATTERNS["3.11" if sys.version_info >= (3, 11) else "3.10"])
 _MANY_BLANKS = re.compile(r"\s\s")
 #: A "sentence" longer than this (run-on text with no full stops) is cut at a comma, semicolon or space.
 MAX_SENTENCE_CHARS = 600
