@@ -335,16 +335,15 @@ def _pieces(text: str, start: int, end: int) -> list[list]:
 
 def _piece_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a piece."""
-    if _INLINE_BREAK.search(text, start, end) is None and end - start <= MAX_SENTENCE_CHARS:
+    breaks = _INLINE_BREAK.finditer(text, start, end)
+    m = next(breaks, None)
+    if m is None and end - start <= MAX_SENTENCE_CHARS:
         a, b = _strip(text, start, end)  # most lines are one sentence
         return [(a, b)] if b > a else []
-    return list(_split_inline(text, start, end))
-
-
-def _split_inline(text: str, start: int, end: int):
     cuts = [start]
-    for m in _INLINE_BREAK.finditer(text, start, end):
+    while m is not None:
         cut, cut_end = m.span(1) if m.lastindex == 1 else m.span()  # after a full stop, the "stop" group
+        m = next(breaks, None)
         # an abbreviation ("e.g.", "vs.") ends with a full stop, maybe before a line break
         if text[cut - 1 : cut] in ".\n" and _ABBREVIATIONS.search(text[max(start, cut - 8) : cut]):
             continue
@@ -353,6 +352,7 @@ def _split_inline(text: str, start: int, end: int):
         cuts.append(cut)
         cuts.append(cut_end)
     cuts.append(end)
+    out: list[tuple[int, int]] = []
     for a, b in zip(cuts[::2], cuts[1::2]):
         a, b = _strip(text, a, b)
         while b - a > MAX_SENTENCE_CHARS:
@@ -364,10 +364,11 @@ def _split_inline(text: str, start: int, end: int):
                 cut = MAX_SENTENCE_CHARS - 1
             head = _strip(text, a, a + cut + 1)
             if head[1] > head[0]:
-                yield head
+                out.append(head)
             a = _strip(text, a + cut + 1, b)[0]
         if b > a:
-            yield a, b
+            out.append((a, b))
+    return out
 
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
