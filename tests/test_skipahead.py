@@ -100,3 +100,18 @@ def test_rewritten_rules_agree_on_random_text(analyzer):
             assert spans(fast, text.lower()) == expected, (original.pattern[:60], text)
             found += len(expected)
     assert found > 500
+
+
+def test_non_ascii_text_is_searched_with_the_rules_as_written(analyzer):
+    """Text that is not ASCII (dashes, bullets, a Kelvin sign that case-folds to k) uses the rules
+    unrewritten; the gated search still finds what running every rule finds."""
+    text = (
+        "\u2022 Modic type 1 change at L4\u20135 with severe canal stenosis.\n\n"
+        "Endplate oedema, MODİC 2; nerve root compression \u2013 L5-S1. Grade 2 anterolisthesis."
+    )
+    c = analyzer.candidates(text, analyzer.structurer.split(text))
+    assert not c.text.isascii()
+    gated = [(m.start, m.end, m.rule.literal) for m in analyzer.matcher.find(c.text, c.stretches)]
+    every = [(m.start, m.end, m.rule.literal) for m in analyzer.matcher.find(c.text)]
+    assert gated == every
+    assert {"modic", "nerve_compression"} <= {m.rule.category for m in analyzer.matcher.find(c.text, c.stretches)}
