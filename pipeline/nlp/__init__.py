@@ -120,8 +120,8 @@ class Part:
 
 @dataclass
 class AnalysedReport:
-    """A report's sentences that could hold a finding (those of lines with a trigger or a level
-    header) and the Docs of its sentences with targets (none when it has none)."""
+    """A report's sentences that could hold a finding (those holding a trigger) and the Docs of
+    its sentences with targets (none when it has none)."""
 
     text: str
     sentences: list[Sentence]
