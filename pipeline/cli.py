@@ -98,6 +98,12 @@ EXTRACT_OPTIONS = [
         "--patient-col", default=None, help="Column holding the patient id [default: patient_id, if present]."
     ),
     click.option("--date-col", default=None, help="Column holding the report date [default: report_date, if present]."),
+    click.option(
+        "--exam-col",
+        default=None,
+        help="Column naming each report's exam (a procedure name such as 'MRI L-SPINE W/O CONTRAST', or a CPT "
+        "code such as 72148) [default: none; the exam is read from the report text]. Empty values are read from the text.",
+    ),
     click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input."),
     click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1), help="Reports per chunk."),
     click.option(
@@ -135,7 +141,9 @@ FLAG_OPTIONS = [
 ]
 
 
-def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encoding, chunk_size, jobs, patterns, quiet):
+def _extract(
+    input_path, out_dir, id_col, text_col, patient_col, date_col, exam_col, encoding, chunk_size, jobs, patterns, quiet
+):
     from .io import Columns, ReportSource
     from .memory import steady_memory
     from .run import extract as run_extract
@@ -149,6 +157,7 @@ def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encod
         report_date=date_col or "report_date",
         patient_given=patient_col is not None,
         date_given=date_col is not None,
+        exam=exam_col,
     )
     source = ReportSource(input_path, columns, chunk_size=chunk_size, encoding=encoding)
     analyzer = _analyzer(patterns)
@@ -157,17 +166,20 @@ def _extract(input_path, out_dir, id_col, text_col, patient_col, date_col, encod
     progress = Progress(source.n_rows, quiet)
     started = time.monotonic()
     try:
-        counts = run_extract(source, out_dir, analyzer, progress, jobs)
+        summary = run_extract(source, out_dir, analyzer, progress, jobs)
     finally:
         progress.close()
     seconds = time.monotonic() - started
+    counts = summary.statuses
     total = sum(counts.values())
     click.echo(
-        f"{total} reports in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f}/s): "
-        f"{counts['ok']} ok, {counts['empty']} empty, {counts['error']} error -> {out_dir}/"
+        f"{total:,} reports in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f}/s): "
+        f"{counts['ok']:,} ok, {counts['empty']:,} empty, {counts['error']:,} error -> {out_dir}/"
         "{mentions,findings,reports}.csv, results.duckdb, texts.parquet",
         err=quiet,
     )
+    if total:
+        click.echo(f"{total:,} reports: {summary.kinds_line()}", err=quiet)
 
 
 def _field_columns(option: str, example: str, pairs) -> dict[str, str]:
@@ -260,7 +272,7 @@ def criteria(name, patterns):
 
 
 @main.command()
-@click.argument("gold_path", metavar="GOLD", type=click.Path(path_type=Path))
+@click.argument("gold_paths", metavar="GOLD...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--split",
     type=click.Choice(["all", "dev", "heldout"]),
@@ -287,13 +299,18 @@ def criteria(name, patterns):
     "--criteria", "criteria_name", default="default", show_default=True, help="Criteria profile for --symptoms."
 )
 @_options([PATTERNS_OPTION])
-def evaluate(gold_path, split, out_path, symptoms_path, criteria_name, patterns):
-    """Precision, recall and F1 against a gold JSONL file (format of ANNOTATION.md)."""
+def evaluate(gold_paths, split, out_path, symptoms_path, criteria_name, patterns):
+    """Precision, recall and F1 against gold JSONL files (format of ANNOTATION.md).
+
+    Several files are scored as one set (e.g. the lumbar MRI gold and the gold of other exams of the
+    same patients). Where the gold labels exams, exam detection is scored too; with --symptoms the
+    patients are flagged from the extraction and from the gold labels, and their statuses compared.
+    """
     from .evaluate import evaluate as run_evaluate
     from .evaluate import status_agreement
 
     analyzer = _analyzer(patterns)
-    result, gold_reports, results = run_evaluate(gold_path, analyzer, split)
+    result, gold_reports, results = run_evaluate(list(gold_paths), analyzer, split)
     click.echo(result.table())
     rows = list(result.disagreements)
     if symptoms_path is not None:

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModicError
-from .schema import DISC_LEVELS, EXCLUSIONS, MODIC_TYPES
+from .schema import (
+    DISC_LEVELS,
+    DOCUMENT_TYPES,
+    EXCLUSIONS,
+    IMAGING_REPORT,
+    LUMBAR_REGIONS,
+    MODALITIES,
+    MODIC_TYPES,
+    REGIONS,
+    UNKNOWN,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,6 +34,27 @@ ACTIONS = ("ignore", "review", "exclude")
 
 class CriteriaError(ModicError):
     """A criteria profile cannot be used: names the file and the key."""
+
+
+@dataclass(frozen=True)
+class IndexExams:
+    """Which reports may be a patient's index MRI, by the exam kind extraction gave each."""
+
+    modalities: tuple[str, ...] = ("mri",)
+    regions: tuple[str, ...] = LUMBAR_REGIONS
+    document_types: tuple[str, ...] = (IMAGING_REPORT,)
+    unknown_exams: str = "review"  # accept | review | ignore
+
+    def accepts(self, modality: str, region: str, document_type: str) -> bool:
+        return modality in self.modalities and region in self.regions and document_type in self.document_types
+
+    def unknown(self, modality: str, region: str, document_type: str) -> bool:
+        """Not accepted, yet nothing rules it out: each part is accepted or unknown."""
+        parts = ((modality, self.modalities), (region, self.regions), (document_type, self.document_types))
+        return (
+            any(value == UNKNOWN for value, _ in parts)
+            and all(value == UNKNOWN or value in allowed for value, allowed in parts)
+        )
 
 
 @dataclass(frozen=True)
@@ -58,6 +89,7 @@ class Criteria:
     imaging: Imaging
     symptoms: Symptoms
     path: Path
+    index: IndexExams = IndexExams()
 
 
 def _choice(options):
@@ -107,6 +139,12 @@ _IMAGING = {
     "exclude": (_list_of(EXCLUSIONS), True),
     "review": (_list_of(EXCLUSIONS), True),
     "listhesis": (_choice(ACTIONS), True),
+}
+_INDEX = {
+    "modalities": (_list_of(MODALITIES), False),
+    "regions": (_list_of(REGIONS), False),
+    "document_types": (_list_of(DOCUMENT_TYPES), False),
+    "unknown_exams": (_choice(("accept", "review", "ignore")), False),
 }
 _SYMPTOMS = {
     "min_lbp_months": (_number(0, 600), True),
@@ -162,11 +200,15 @@ def load(name_or_path: str, patterns_dir: Path) -> Criteria:
     except (OSError, UnicodeDecodeError) as exc:
         raise CriteriaError(f"{path}: cannot read: {exc}") from None
     sections = {"imaging": _IMAGING, "symptoms": _SYMPTOMS}
-    _check_table(path, "", {k: v for k, v in data.items() if k not in sections}, _TOP)
+    _check_table(path, "", {k: v for k, v in data.items() if k not in (*sections, "index")}, _TOP)
     for section, spec in sections.items():
         if not isinstance(data.get(section), dict):
             raise CriteriaError(f"{path}: missing table [{section}]")
         _check_table(path, f"{section}.", data[section], spec)
+    index = data.get("index", {})  # optional: profiles written before it default to lumbar MRI
+    if not isinstance(index, dict):
+        raise CriteriaError(f"{path}: index must be a table ([index])")
+    _check_table(path, "index.", index, _INDEX)
     img, sym = data["imaging"], data["symptoms"]
     both = set(img["exclude"]) & set(img["review"])
     if both:
@@ -188,4 +230,5 @@ def load(name_or_path: str, patterns_dir: Path) -> Criteria:
         ),
         symptoms=Symptoms(**sym),
         path=path,
+        index=IndexExams(**{k: tuple(v) if isinstance(v, list) else v for k, v in index.items()}),
     )

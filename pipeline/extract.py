@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .exams import Exam
 from .levels import Target, assign_levels
 from .nlp import AnalysedReport, Part
 from .nlp.components import FINDINGS_GROUP
@@ -18,7 +19,11 @@ _FLAGS = {
     "POSSIBLE_EXISTENCE": "uncertain",
     "HYPOTHETICAL": "hypothetical",
     "HISTORICAL": "historical",
+    "FAMILY": "family",
 }
+#: ConText category of a site word next to a finding ("hip fracture"): its rule's metadata.region
+#: says where the finding is.
+SITE = "ANATOMY"
 _FLAG_NAMES = tuple(_FLAGS.values())
 #: Findings that explain endplate oedema away: oedema the report attributes to them is not Modic.
 _MIMICS = ("infection", "fracture", "tumor")
@@ -31,11 +36,14 @@ class Mention:
     finding: str
     modic_type: str
     level: str
+    region: str  # where it is: from its level, a site word beside it, or the part of the report
+    lumbar: bool  # counts for the lumbar spine (see Exam.place)
     section: str
     negated: bool
     uncertain: bool
     hypothetical: bool
     historical: bool
+    family: bool  # about a relative ("mother had breast cancer")
     current: bool
     text: str
     sentence: str
@@ -61,16 +69,17 @@ class _Found:
     attributed: bool  # explained away by the report (see Match)
 
 
-def mentions_of(report: AnalysedReport) -> list[Mention]:
-    """Every mention in a report, current or not, in text order."""
+def mentions_of(report: AnalysedReport, exam: Exam | None = None) -> list[Mention]:
+    """Every mention in a report, current or not, in text order; `exam` places each in a region."""
+    exam = exam or Exam()
     out: list[Mention] = []
     for part in report.parts:
-        out.extend(_part_mentions(report.text, part))
+        out.extend(_part_mentions(report.text, part, exam))
     _drop_attributed_oedema(out)
     return out
 
 
-def _part_mentions(text: str, part: Part) -> list[Mention]:
+def _part_mentions(text: str, part: Part, exam: Exam) -> list[Mention]:
     by_sentence: dict[int, list[_Found]] = {}
     spans = sorted(part.doc.spans[FINDINGS_GROUP], key=lambda s: (s.start_char, -s.end_char))
     starts = [offset for offset, _ in part.placed]
@@ -93,11 +102,11 @@ def _part_mentions(text: str, part: Part) -> list[Mention]:
         )
     out: list[Mention] = []
     for k, found in sorted(by_sentence.items()):
-        out.extend(_sentence_mentions(text, part.placed[k][1], found))
+        out.extend(_sentence_mentions(text, part.placed[k][1], found, exam))
     return out
 
 
-def _sentence_mentions(text: str, sentence, found: list[_Found]) -> list[Mention]:
+def _sentence_mentions(text: str, sentence, found: list[_Found], exam: Exam) -> list[Mention]:
     named_modic = any(f.finding == MODIC and not f.meta.get("bare") for f in found)
     found = [f for f in found if not (f.meta.get("bare") and not named_modic)]
     sent_text = text[sentence.start : sentence.end]
@@ -107,21 +116,27 @@ def _sentence_mentions(text: str, sentence, found: list[_Found]) -> list[Mention
     out: list[Mention] = []
     for f, lv in zip(found, levels):
         flags = dict.fromkeys(_FLAG_NAMES, False)
+        site = ""
         for modifier in f.modifiers:
             flag = _FLAGS.get(modifier.category)
             if flag:
                 flags[flag] = True
+            elif modifier.category == SITE and not site:
+                site = (modifier.rule.metadata or {}).get("region", "")
         in_current_section = sentence.section not in NON_CURRENT_SECTIONS
         current = in_current_section and not (
-            flags["negated"] or flags["hypothetical"] or flags["historical"] or f.attributed
+            flags["negated"] or flags["hypothetical"] or flags["historical"] or flags["family"] or f.attributed
         )
         for finding in (f.finding, *f.meta.get("also", ())):
             for level in lv or ("",):
+                region, lumbar = exam.place(level, site, f.start)
                 out.append(
                     Mention(
                         finding=finding,
                         modic_type=f.meta.get("modic_type", "") if finding == MODIC else "",
                         level=level,
+                        region=region,
+                        lumbar=lumbar,
                         section=sentence.section,
                         current=current,
                         text=text[f.start : f.end],

@@ -15,7 +15,19 @@ import pandas as pd
 
 from .criteria import Criteria
 from .errors import InputError
-from .schema import CANDIDATE, EXCLUSIONS, LISTHESIS, MODIC, NOT_CANDIDATE, REVIEW, STATUS_OK, level_sort_key
+from .schema import (
+    CANDIDATE,
+    EXAM_COLUMNS,
+    EXCLUSIONS,
+    LISTHESIS,
+    MODIC,
+    NOT_CANDIDATE,
+    REVIEW,
+    STATUS_OK,
+    UNKNOWN,
+    exam_kind,
+    level_sort_key,
+)
 from .symptoms import OPTIONAL, Assessment, SymptomTable
 
 #: Reason name of an imaging exclusion finding (fusion is named for what it means to the patient).
@@ -32,6 +44,7 @@ class ImagingFinding:
     modic_type: str
     uncertain: bool
     evidence: str
+    lumbar: bool = True  # counts for the lumbar spine (a cervical root compression does not)
 
 
 @dataclass
@@ -45,6 +58,18 @@ class ImagingReport:
     order: int
     exclusions: dict[str, bool]
     findings: list[ImagingFinding] = field(default_factory=list)
+    modality: str = UNKNOWN
+    region: str = UNKNOWN
+    document_type: str = UNKNOWN
+
+    @property
+    def kind(self) -> str:
+        return exam_kind(self.modality, self.region, self.document_type)
+
+    def named(self) -> str:
+        """ "R12 (cervical mri, 2021-03-02)", as the notes name a report."""
+        date = f", {self.report_date}" if self.report_date else ""
+        return f"{self.report_id} ({self.kind.replace('_', ' ')}{date})"
 
 
 @dataclass
@@ -126,7 +151,7 @@ def _modic_evidence(findings: list[ImagingFinding]) -> list[str]:
 
 def _judge_imaging(report: ImagingReport, c: Criteria, reasons: _Reasons, result: PatientResult) -> None:
     img = c.imaging
-    modic = [f for f in report.findings if f.finding == MODIC and f.level]
+    modic = [f for f in report.findings if f.finding == MODIC and f.level and f.lumbar]
     typed = [f for f in modic if f.modic_type in img.modic_types]
     in_range = [f for f in typed if f.level in img.levels]
     sure = [f for f in in_range if not f.uncertain or img.hedged_modic == "accept"]
@@ -156,8 +181,8 @@ def _judge_imaging(report: ImagingReport, c: Criteria, reasons: _Reasons, result
         action = "exclude" if name in img.exclude else "review" if name in img.review else "ignore"
         reasons.add(FINDING_REASON[name], action)
         if action != "ignore":
-            result.evidence += [f"{name}: {f.evidence}" for f in report.findings if f.finding == name][:1]
-    slips = [f for f in report.findings if f.finding in (LISTHESIS, "instability")]
+            result.evidence += [f"{name}: {f.evidence}" for f in report.findings if f.finding == name and f.lumbar][:1]
+    slips = [f for f in report.findings if f.finding in (LISTHESIS, "instability") and f.lumbar]
     if slips and img.listhesis != "ignore":
         reasons.add("listhesis", img.listhesis)
         result.evidence.append(f"listhesis: {slips[0].evidence}")
@@ -222,14 +247,18 @@ def judge_patient(
     reasons = _Reasons()
     result = PatientResult(patient_id, "", [], c.name)
     usable = [r for r in reports if r.status == STATUS_OK]
-    if not usable:
-        reasons.add("no_mri_report", "exclude")
-        if reports:
-            result.notes.append(f"{len(reports)} report(s) but none with status ok")
+    candidates = _index_candidates(usable, c, reasons, result)
+    if not candidates:
+        if not usable:
+            reasons.add("no_mri_report", "exclude")
+            if reports:
+                result.notes.append(f"{len(reports)} report(s) but none with status ok")
+        else:
+            reasons.add("no_lumbar_mri", "exclude")
         result.assessment = max(assessments, key=lambda a: (a.assessment_date or dt.date.min, a.row), default=None)
     else:
-        index = max(usable, key=lambda r: (r.report_date is not None, r.report_date or dt.date.min, r.order))
-        if index.report_date is None and len(usable) > 1:
+        index = max(candidates, key=_latest)
+        if index.report_date is None and len(candidates) > 1:
             result.notes.append("no report has a date: the last one in the input is the index MRI")
         result.index_report_id, result.index_report_date = index.report_id, index.report_date
         _judge_imaging(index, c, reasons, result)
@@ -246,6 +275,40 @@ def judge_patient(
     result.status = reasons.status()
     result.reasons = reasons.sorted()
     return result
+
+
+def _latest(r: ImagingReport) -> tuple:
+    return (r.report_date is not None, r.report_date or dt.date.min, r.order)
+
+
+#: At most this many set-aside reports are named in a patient's notes.
+MAX_NAMED = 5
+
+
+def _index_candidates(
+    usable: list[ImagingReport], c: Criteria, reasons: _Reasons, result: PatientResult
+) -> list[ImagingReport]:
+    """The reports that may be the patient's index MRI under the profile's [index] table.
+
+    Reports of another kind are set aside and named in the notes. A report whose kind could not
+    be told is accepted, ignored, or (review) used only when the patient has no lumbar MRI."""
+    rule = c.index
+    accepted = [r for r in usable if rule.accepts(r.modality, r.region, r.document_type)]
+    unknown = [r for r in usable if rule.unknown(r.modality, r.region, r.document_type)]
+    if rule.unknown_exams == "accept":
+        accepted += unknown
+        unknown = []
+    elif rule.unknown_exams == "review" and not accepted and unknown:
+        accepted, unknown = unknown, []
+        reasons.add("index_exam_unknown", "review")
+        result.notes.append("no report is known to be a lumbar MRI: the latest report of unknown kind is the index")
+    aside = sorted((r for r in usable if r not in accepted), key=_latest, reverse=True)
+    if aside:
+        what = "not a lumbar MRI" if accepted else "none a lumbar MRI"
+        named = ", ".join(r.named() for r in aside[:MAX_NAMED])
+        more = f" and {len(aside) - MAX_NAMED} more" if len(aside) > MAX_NAMED else ""
+        result.notes.append(f"{len(aside)} report(s) set aside, {what}: {named}{more}")
+    return sorted(accepted, key=_latest)
 
 
 def flag(reports: Iterable[ImagingReport], symptoms: SymptomTable, c: Criteria) -> list[PatientResult]:
@@ -284,14 +347,31 @@ def load_extraction(out_dir: Path) -> list[ImagingReport]:
         if not path.is_file():
             raise InputError(f"{path}: not found; run `modic extract ... --out {out_dir}` first")
         tables[name] = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in (*EXAM_COLUMNS, *EXCLUSIONS) if c not in tables["reports"].columns]
+    missing += [c for c in ("lumbar",) if c not in tables["findings"].columns]
+    if missing:
+        raise InputError(
+            f"{Path(out_dir) / 'reports.csv'}: no column {missing[0]!r} (written by an older modic-pipeline); "
+            f"run `modic extract ... --out {out_dir}` again"
+        )
     reports: dict[str, ImagingReport] = {}
     for order, r in enumerate(tables["reports"].itertuples(index=False)):
         exclusions = {name: getattr(r, name) == "true" for name in EXCLUSIONS}
         reports[r.report_id] = ImagingReport(
-            r.report_id, r.patient_id, _date(r.report_date), r.status, order, exclusions
+            r.report_id,
+            r.patient_id,
+            _date(r.report_date),
+            r.status,
+            order,
+            exclusions,
+            modality=r.exam_modality,
+            region=r.exam_region,
+            document_type=r.document_type,
         )
     for f in tables["findings"].itertuples(index=False):
         report = reports.get(f.report_id)
         if report is not None:
-            report.findings.append(ImagingFinding(f.level, f.finding, f.modic_type, f.uncertain == "true", f.evidence))
+            report.findings.append(
+                ImagingFinding(f.level, f.finding, f.modic_type, f.uncertain == "true", f.evidence, f.lumbar == "true")
+            )
     return list(reports.values())

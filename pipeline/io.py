@@ -40,6 +40,8 @@ class Columns:
     # whether the user named the optional columns, so their absence is an error
     patient_given: bool = False
     date_given: bool = False
+    #: the column naming each report's exam (--exam-col: a procedure name or CPT code); None: read from the text
+    exam: str | None = None
 
 
 @dataclass
@@ -51,11 +53,14 @@ class Chunk:
     report_date: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    exam: list[str] = field(default_factory=list)  # the exam column's values ("" without one)
 
     def __len__(self) -> int:
         return len(self.report_id)
 
-    def add(self, rid: object, text: object, patient: object = "", date: object = "", note: str = "") -> None:
+    def add(
+        self, rid: object, text: object, patient: object = "", date: object = "", note: str = "", exam: object = ""
+    ) -> None:
         notes = [note] if note else []
         text_s = _text(text)
         if REPLACEMENT in text_s and note != UNDECODABLE:
@@ -68,6 +73,7 @@ class Chunk:
         self.report_date.append(date_s)
         self.texts.append(text_s)
         self.notes.append("; ".join(notes))
+        self.exam.append(_text(exam).strip())
 
 
 def _text(value: object) -> str:
@@ -190,6 +196,8 @@ class ReportSource:
             needed.append((c.patient_id, "--patient-col"))
         if c.date_given:
             needed.append((c.report_date, "--date-col"))
+        if c.exam:
+            needed.append((c.exam, "--exam-col"))
         for name, option in needed:
             if name not in found:
                 shown = ", ".join(found) if found else "(none)"
@@ -200,6 +208,8 @@ class ReportSource:
 
     def _ids(self) -> Iterator[str]:
         if self.format == "txt":
+            if self.columns.exam:
+                raise InputError(f"{self.path}: --exam-col needs a table (CSV, Parquet or JSONL), not a folder of .txt files")
             files = self._txt_files()
             if not files:
                 raise InputError(f"{self.path}: folder holds no .txt files")
@@ -215,7 +225,10 @@ class ReportSource:
                 yield from (_text(v).strip() for v in batch.column(0).to_pylist())
         else:
             for n, obj in self._jsonl_objects():
-                for name, option in ((self.columns.report_id, "--id-col"), (self.columns.report_text, "--text-col")):
+                keys = [(self.columns.report_id, "--id-col"), (self.columns.report_text, "--text-col")]
+                if self.columns.exam:
+                    keys.append((self.columns.exam, "--exam-col"))
+                for name, option in keys:
                     if name not in obj:
                         raise InputError(
                             f"{self.path} line {n}: missing required key {name!r} (name another with {option}); "
@@ -263,9 +276,14 @@ class ReportSource:
     def _jsonl_objects(self) -> Iterator[tuple[int, dict]]:
         return read_jsonl(self.path, self.encoding)
 
-    def _optional(self, found) -> tuple[str | None, str | None]:
+    def _optional(self, found) -> tuple[str | None, str | None, str | None]:
+        """The patient, date and exam columns the input has (None for those it has not)."""
         c = self.columns
-        return (c.patient_id if c.patient_id in found else None, c.report_date if c.report_date in found else None)
+        return (
+            c.patient_id if c.patient_id in found else None,
+            c.report_date if c.report_date in found else None,
+            c.exam if c.exam and c.exam in found else None,
+        )
 
     def chunks(self) -> Iterator[Chunk]:
         """The rows in input order, `chunk_size` at a time."""
@@ -282,20 +300,22 @@ class ReportSource:
                     yield chunk
                     chunk = Chunk()
         elif self.format == "csv":
-            patient, date = self._optional(self._csv_header())
-            cols = [c.report_id, c.report_text] + [x for x in (patient, date) if x]
+            patient, date, exam = self._optional(self._csv_header())
+            cols = list(dict.fromkeys([c.report_id, c.report_text] + [x for x in (patient, date, exam) if x]))
             for frame in self._csv_frames(cols):
                 chunk = Chunk()
-                pats = frame[patient] if patient else [""] * len(frame)
-                dates = frame[date] if date else [""] * len(frame)
-                for rid, text, p, d in zip(frame[c.report_id], frame[c.report_text], pats, dates):
-                    chunk.add(rid, text, p, d)
+                blank = [""] * len(frame)
+                pats = frame[patient] if patient else blank
+                dates = frame[date] if date else blank
+                exams = frame[exam] if exam else blank
+                for rid, text, p, d, e in zip(frame[c.report_id], frame[c.report_text], pats, dates, exams):
+                    chunk.add(rid, text, p, d, exam=e)
                 yield chunk
             chunk = Chunk()
         elif self.format == "parquet":
             pf = self._parquet()
-            patient, date = self._optional(pf.schema_arrow.names)
-            cols = [c.report_id, c.report_text] + [x for x in (patient, date) if x]
+            patient, date, exam = self._optional(pf.schema_arrow.names)
+            cols = list(dict.fromkeys([c.report_id, c.report_text] + [x for x in (patient, date, exam) if x]))
             for batch in pf.iter_batches(batch_size=self.chunk_size, columns=cols):
                 data = batch.to_pydict()
                 n = batch.num_rows
@@ -306,12 +326,19 @@ class ReportSource:
                         data[c.report_text][i],
                         data[patient][i] if patient else "",
                         data[date][i] if date else "",
+                        exam=data[exam][i] if exam else "",
                     )
                 yield chunk
             chunk = Chunk()
         else:
             for _, obj in self._jsonl_objects():
-                chunk.add(obj.get(c.report_id), obj.get(c.report_text), obj.get(c.patient_id), obj.get(c.report_date))
+                chunk.add(
+                    obj.get(c.report_id),
+                    obj.get(c.report_text),
+                    obj.get(c.patient_id),
+                    obj.get(c.report_date),
+                    exam=obj.get(c.exam) if c.exam else "",
+                )
                 if len(chunk) >= self.chunk_size:
                     yield chunk
                     chunk = Chunk()

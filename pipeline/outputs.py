@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ModicError
-from .schema import SQL_TYPES, TABLES
+from .schema import EXCLUSIONS, SQL_TYPES, TABLES
 
 if TYPE_CHECKING:  # imported for types only: run.py imports this module
     from .io import Chunk
@@ -129,9 +129,11 @@ def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
         if r.findings:
             findings.writerows([ids + _cells(_FINDING_VALUES(f)) for f in r.findings])
         message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
+        e = r.exam
         reports.writerow(
-            [*ids, r.status, message, r.n_mentions, r.modic_levels, cell(r.qualifying_modic)]
-            + [cell(r.exclusions[name]) for name in TABLES["reports"][8:]]
+            [*ids, r.status, message, e.modality, e.region, e.document_type, e.source, e.evidence]
+            + [r.n_mentions, r.modic_levels, cell(r.qualifying_modic)]
+            + [cell(r.exclusions[name]) for name in EXCLUSIONS]
         )
     return {table: buffer.getvalue() for table, buffer in buffers.items()}
 

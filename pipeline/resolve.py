@@ -13,6 +13,8 @@ class Finding:
     """A current finding of one report at one level, with the evidence behind it."""
 
     level: str
+    region: str
+    lumbar: bool  # counts for the lumbar spine: only these decide the report's exclusions
     finding: str
     modic_type: str
     uncertain: bool
@@ -39,25 +41,32 @@ def combine_types(types: set[str]) -> str:
 
 
 def resolve(mentions: list[Mention]) -> list[Finding]:
-    """Current findings, one row per (level, finding), ordered by level then finding."""
-    groups: dict[tuple[str, str], list[Mention]] = {}
+    """Current findings, one row per (level, finding, region), ordered by level then finding.
+
+    A level-less finding is one row per region it is found in (the cervical and the lumbar part
+    of a multi-region report are two rows)."""
+    groups: dict[tuple[str, str, str], list[Mention]] = {}
     for m in mentions:
         if m.current:
-            groups.setdefault((m.level, m.finding), []).append(m)
-    # A level-less mention adds nothing when the same finding is placed at a level elsewhere.
-    placed = {finding for level, finding in groups if level}
-    for level, finding in list(groups):
-        if not level and finding in placed:
-            del groups[(level, finding)]
+            groups.setdefault((m.level, m.finding, "" if m.level else m.region), []).append(m)
+    # A level-less mention adds nothing when the same finding is placed at a level elsewhere, on
+    # the same side of the lumbar line (a level-less root compression in the lumbar part is kept
+    # beside a C5-C6 one).
+    placed = {(finding, any(m.lumbar for m in ms)) for (level, finding, _), ms in groups.items() if level}
+    for key, ms in list(groups.items()):
+        if not key[0] and (key[1], any(m.lumbar for m in ms)) in placed:
+            del groups[key]
 
     rows = []
-    for (level, finding), ms in groups.items():
+    for (level, finding, _), ms in groups.items():
         sure = [m for m in ms if not m.uncertain]
         evidence = (sure or ms)[0]
         modic_type = combine_types({m.modic_type for m in ms}) if finding == MODIC else ""
         rows.append(
             Finding(
                 level=level,
+                region=evidence.region,
+                lumbar=any(m.lumbar for m in ms),
                 finding=finding,
                 modic_type=modic_type,
                 uncertain=not sure,
@@ -71,10 +80,6 @@ def resolve(mentions: list[Mention]) -> list[Finding]:
     return rows
 
 
-def _lumbar_fusion(f: Finding) -> bool:
-    return not f.level.startswith("C")
-
-
 @dataclass(frozen=True)
 class Summary:
     n_mentions: int
@@ -84,15 +89,20 @@ class Summary:
 
 
 def summarise(mentions: list[Mention], findings: list[Finding]) -> Summary:
-    """The per-report row: Modic levels, whether imaging qualifies, and the exclusion booleans."""
+    """The per-report row: Modic levels, whether imaging qualifies, and the exclusion booleans.
+
+    Only findings that count for the lumbar spine rule out or qualify (a cervical root compression,
+    a hip fracture or a cervical fusion does not)."""
     modic = [f for f in findings if f.finding == MODIC and f.level]
     exclusions = {name: False for name in EXCLUSIONS}
     for f in findings:
-        if f.finding in exclusions and (f.finding != "fusion" or _lumbar_fusion(f)):
+        if f.finding in exclusions and f.lumbar:
             exclusions[f.finding] = True
     return Summary(
         n_mentions=len(mentions),
         modic_levels=";".join(f"{f.level}:{f.modic_type}" for f in modic),
-        qualifying_modic=any(f.modic_type in QUALIFYING_TYPES and f.level in QUALIFYING_LEVELS for f in modic),
+        qualifying_modic=any(
+            f.lumbar and f.modic_type in QUALIFYING_TYPES and f.level in QUALIFYING_LEVELS for f in modic
+        ),
         exclusions=exclusions,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .criteria import Criteria
+from .exams import Exam
 from .extract import Mention, mentions_of
 from .flag import flag, load_extraction, optional_columns
 from .io import Chunk, ReportSource
@@ -40,6 +41,7 @@ class ReportResult:
 
     status: str
     message: str = ""
+    exam: Exam = field(default_factory=Exam)
     mentions: list[Mention] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     n_mentions: int = 0
@@ -48,39 +50,46 @@ class ReportResult:
     exclusions: dict[str, bool] = field(default_factory=lambda: {name: False for name in EXCLUSIONS})
 
 
-def _result(mentions: list[Mention]) -> ReportResult:
+def _result(exam: Exam, mentions: list[Mention]) -> ReportResult:
     findings = resolve(mentions)
     s = summarise(mentions, findings)
     return ReportResult(
-        STATUS_OK, "", mentions, findings, s.n_mentions, s.modic_levels, s.qualifying_modic, s.exclusions
+        STATUS_OK, "", exam, mentions, findings, s.n_mentions, s.modic_levels, s.qualifying_modic, s.exclusions
     )
 
 
-def process_texts(analyzer: Analyzer, texts: list[str]) -> list[ReportResult]:
-    """Analyse a batch of report texts; one result per text, in order, never raising for one bad report."""
+def process_texts(analyzer: Analyzer, texts: list[str], exams: list[str] | None = None) -> list[ReportResult]:
+    """Analyse a batch of report texts; one result per text, in order, never raising for one bad report.
+
+    `exams` are the values of the input's exam column, if it has one (see pipeline/exams.py)."""
+    kinds = [analyzer.exams.detect(text or "", exams[i] if exams else "") for i, text in enumerate(texts)]
     results: list[ReportResult | None] = [None] * len(texts)
     todo = []
     for i, text in enumerate(texts):
         if not text or not text.strip():
-            results[i] = ReportResult(STATUS_EMPTY, "report text is empty")
+            results[i] = ReportResult(STATUS_EMPTY, "report text is empty", kinds[i])
         else:
             todo.append(i)
     try:
         for i, report in zip(todo, analyzer.analyse([texts[i] for i in todo])):
-            results[i] = _result(mentions_of(report))
+            results[i] = _result(kinds[i], mentions_of(report, kinds[i]))
     except Exception:  # noqa: BLE001 - isolate the report that failed, keep the rest
         for i in todo:
             try:
                 report = next(analyzer.analyse([texts[i]]))
-                results[i] = _result(mentions_of(report))
+                results[i] = _result(kinds[i], mentions_of(report, kinds[i]))
             except Exception as exc:  # noqa: BLE001
-                results[i] = ReportResult(STATUS_ERROR, f"extraction failed: {type(exc).__name__}: {exc}")
+                results[i] = ReportResult(STATUS_ERROR, f"extraction failed: {type(exc).__name__}: {exc}", kinds[i])
     return [r for r in results if r is not None]
 
 
-def _analyse_chunk(analyzer: Analyzer, chunk: Chunk) -> tuple[dict[str, str], list[str]]:
-    results = process_texts(analyzer, chunk.texts)
-    return render(chunk, results), [r.status for r in results]
+#: What a chunk's analysis sends back to the writer: its rendered rows, and each report's status and exam kind.
+Analysed = tuple[dict[str, str], list[tuple[str, str]]]
+
+
+def _analyse_chunk(analyzer: Analyzer, chunk: Chunk) -> Analysed:
+    results = process_texts(analyzer, chunk.texts, chunk.exam)
+    return render(chunk, results), [(r.status, r.exam.kind) for r in results]
 
 
 _WORKER: Analyzer | None = None
@@ -93,14 +102,12 @@ def _start_worker(patterns_dir: Path) -> None:
         _WORKER = Analyzer(patterns_dir)
 
 
-def _worker_chunk(chunk: Chunk) -> tuple[dict[str, str], list[str]]:
+def _worker_chunk(chunk: Chunk) -> Analysed:
     assert _WORKER is not None
     return _analyse_chunk(_WORKER, chunk)
 
 
-def _in_workers(
-    source: ReportSource, analyzer: Analyzer, jobs: int
-) -> Iterator[tuple[Chunk, tuple[dict[str, str], list[str]]]]:
+def _in_workers(source: ReportSource, analyzer: Analyzer, jobs: int) -> Iterator[tuple[Chunk, Analysed]]:
     """Chunks analysed by `jobs` worker processes, yielded in input order, few chunks in flight."""
     # Forked workers start with the libraries imported (a fork server or spawn took 1.5 s longer
     # on 5,000 reports). The main process may hold idle pyarrow reader threads by then (Python
@@ -129,18 +136,49 @@ def resolve_jobs(jobs: int) -> int:
     return jobs if jobs > 0 else max(1, os.cpu_count() or 1)
 
 
+@dataclass
+class ExtractSummary:
+    """How many reports of each status and of each exam kind ("lumbar mri": 2311, ...)."""
+
+    statuses: dict[str, int]
+    kinds: dict[str, int]
+
+    def kinds_line(self) -> str:
+        """ "2,311 lumbar MRI, 120 cervical MRI, 88 lumbar CT, 31 operative notes", most common first."""
+        ordered = sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ", ".join(f"{n:,} {kind_label(kind, n)}" for kind, n in ordered)
+
+
+def kind_label(kind: str, n: int = 1) -> str:
+    """An exam kind for people: "lumbar mri" -> "lumbar MRI", "operative_note" -> "operative note(s)"."""
+    if kind in ("operative_note", "clinical_note"):
+        return kind.replace("_", " ") + ("s" if n != 1 else "")
+    if kind == "unknown":
+        return "of unknown kind"
+    region, _, modality = kind.partition(" ")
+    shown = {"mri": "MRI", "ct": "CT", "nuclear_medicine": "nuclear medicine"}.get(modality, modality)
+    if region == "unknown" and modality == "unknown":
+        return "imaging of unknown region and modality"
+    if modality == "unknown":
+        return f"{region.replace('_', ' ')} imaging of unknown modality"
+    if region == "unknown":
+        return f"{shown} of unknown region"
+    return f"{region.replace('_', ' ')} {shown}"
+
+
 def extract(
     source: ReportSource,
     out_dir: Path,
     analyzer: Analyzer,
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
-) -> dict[str, int]:
+) -> ExtractSummary:
     """Run extraction over every report of `source`, writing mentions, findings, reports and texts to out_dir.
 
     The output is the same for any `jobs` and chunk size: chunks are written in input order.
     """
     counts = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
+    kinds: dict[str, int] = {}
     steady_memory()  # before the workers are forked, so they have it too
     jobs = resolve_jobs(jobs)
     analysed = (
@@ -151,11 +189,12 @@ def extract(
     with ResultWriter(out_dir) as writer:
         for chunk, (rendered, statuses) in analysed:
             writer.write(chunk, rendered)
-            for status in statuses:
+            for status, kind in statuses:
                 counts[status] += 1
+                kinds[kind] = kinds.get(kind, 0) + 1
             if progress:
                 progress(len(statuses))
-    return counts
+    return ExtractSummary(counts, kinds)
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Regenerate the bundled sample inputs from data/samples/gold.jsonl: `python -m pipeline.samples`.
+"""Regenerate the bundled sample inputs from the gold files: `python -m pipeline.samples`.
 
-- reports.csv: the gold reports as a plain extraction input.
+- reports.csv: the gold reports as a plain extraction input: the lumbar MRIs of gold.jsonl, then the
+  other exams and notes of gold_exams.jsonl (a mixed extract, as a warehouse gives), with an
+  `exam_name` column filled where a warehouse's procedure column would be.
 - symptoms.csv: one or more symptom assessments per patient. Most patients get a plausible
-  assessment near their latest MRI (seeded, so the file is reproducible); the patients in
+  assessment near their latest lumbar MRI (seeded, so the file is reproducible); the patients in
   DESIGNED get rows written to exercise one rule each (nearest assessment, ties, the window
   edge, onset dates, unreadable values, patients with no MRI).
 """
@@ -51,18 +53,27 @@ DESIGNED: dict[str, list[tuple[int | None, dict[str, str]]]] = {
 NO_ASSESSMENT = {"P115"}  # an MRI but no symptom row at all
 
 
+GOLD_FILES = (SAMPLES / "gold.jsonl", SAMPLES / "gold_exams.jsonl")
+LUMBAR_MRI_REGIONS = ("lumbar", "thoracolumbar", "whole_spine")
+
+
 def _gold(gold: Path) -> list[dict]:
     return [json.loads(line) for line in gold.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_reports_csv(gold: Path = SAMPLES / "gold.jsonl", out: Path = SAMPLES / "reports.csv") -> int:
+def _is_lumbar_mri(item: dict) -> bool:
+    exam = item["gold"].get("exam") or {"modality": "mri", "region": "lumbar", "document_type": "imaging_report"}
+    return exam["modality"] == "mri" and exam["region"] in LUMBAR_MRI_REGIONS and exam["document_type"] == "imaging_report"
+
+
+def write_reports_csv(golds: tuple[Path, ...] = GOLD_FILES, out: Path = SAMPLES / "reports.csv") -> int:
     """The gold reports as a plain extraction input, in gold order; returns the row count."""
-    rows = _gold(gold)
+    rows = [r for gold in golds for r in _gold(gold)]
     with out.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["report_id", "patient_id", "report_date", "report_text"])
+        writer.writerow(["report_id", "patient_id", "report_date", "exam_name", "report_text"])
         for r in rows:
-            writer.writerow([r["report_id"], r["patient_id"], r["report_date"], r["report_text"]])
+            writer.writerow([r["report_id"], r["patient_id"], r["report_date"], r.get("exam_name", ""), r["report_text"]])
     return len(rows)
 
 
@@ -78,17 +89,37 @@ def _plausible(rng: random.Random) -> dict[str, str]:
     }
 
 
-def write_symptoms_csv(gold: Path = SAMPLES / "gold.jsonl", out: Path = SAMPLES / "symptoms.csv") -> int:
-    """The sample symptom table; returns the row count."""
-    rng = random.Random(20261125)
-    latest: dict[str, dt.date] = {}
-    for r in _gold(gold):
+def _latest(items: list[dict]) -> dict[str, dt.date]:
+    """Each patient's latest lumbar MRI date (by the gold exam labels), else their latest report's."""
+    mri: dict[str, dt.date] = {}
+    any_report: dict[str, dt.date] = {}
+    for r in items:
         date = dt.date.fromisoformat(r["report_date"])
-        latest[r["patient_id"]] = max(latest.get(r["patient_id"], date), date)
+        p = r["patient_id"]
+        any_report[p] = max(any_report.get(p, date), date)
+        if _is_lumbar_mri(r):
+            mri[p] = max(mri.get(p, date), date)
+    return {p: mri.get(p, d) for p, d in any_report.items()}
+
+
+def write_symptoms_csv(golds: tuple[Path, ...] = GOLD_FILES, out: Path = SAMPLES / "symptoms.csv") -> int:
+    """The sample symptom table; returns the row count.
+
+    The patients of the first gold file come first, drawn from one seeded generator; patients found
+    only in the later files (who have other exams only, or a whole-spine MRI) come after, from a
+    second one, so adding them leaves every earlier row as it was."""
+    first = _gold(golds[0])
+    everything = [r for gold in golds for r in _gold(gold)]
+    known_latest = _latest(first)
+    latest = {**_latest(everything), **known_latest}  # a first-file patient keeps the date that file gives
+    known = set(known_latest)
+    rngs = {True: random.Random(20261125), False: random.Random(20261203)}
     rows = []
-    for patient in sorted(latest) + [p for p in DESIGNED if p not in latest]:
+    order = sorted(known) + [p for p in DESIGNED if p not in latest] + sorted(set(latest) - known)
+    for patient in order:
         if patient in NO_ASSESSMENT:
             continue
+        rng = rngs[patient in known or patient not in latest]
         for days, overrides in DESIGNED.get(patient, [(rng.randint(-60, 20), _plausible(rng))]):
             row = {"patient_id": patient, **OK}
             if days is not None:

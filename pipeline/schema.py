@@ -37,6 +37,35 @@ NON_CURRENT_SECTIONS = ("history", "comparison", "technique")
 
 STATUS_OK, STATUS_EMPTY, STATUS_ERROR = "ok", "empty", "error"
 
+# -- exams (pipeline/exams.py) ------------------------------------------------------------------
+UNKNOWN = "unknown"
+MODALITIES = ("mri", "ct", "radiograph", "nuclear_medicine", "ultrasound")
+REGIONS = (
+    "lumbar",
+    "thoracolumbar",
+    "whole_spine",
+    "thoracic",
+    "cervical",
+    "brain",
+    "pelvis_sij",
+    "other_joint",
+    "abdomen_pelvis",
+    "chest",
+    "other",
+)
+IMAGING_REPORT = "imaging_report"
+DOCUMENT_TYPES = (IMAGING_REPORT, "operative_note", "clinical_note")
+#: Where a report's exam kind came from: the input's exam column, or the report text.
+EXAM_SOURCES = ("column", "text")
+#: Regions whose exam shows the lumbar spine: the default index exams.
+LUMBAR_REGIONS = ("lumbar", "thoracolumbar", "whole_spine")
+EXAM_COLUMNS = ("exam_modality", "exam_region", "document_type", "exam_source", "exam_evidence")
+
+
+def exam_kind(modality: str, region: str, document_type: str) -> str:
+    """ "lumbar mri" for an imaging report, else the document type ("operative_note", "unknown")."""
+    return f"{region} {modality}" if document_type == IMAGING_REPORT else document_type
+
 ID_COLUMNS = ("report_id", "patient_id", "report_date")
 
 MENTION_COLUMNS = (
@@ -44,11 +73,14 @@ MENTION_COLUMNS = (
     "finding",
     "modic_type",
     "level",
+    "region",
+    "lumbar",
     "section",
     "negated",
     "uncertain",
     "hypothetical",
     "historical",
+    "family",
     "current",
     "text",
     "sentence",
@@ -59,6 +91,8 @@ MENTION_COLUMNS = (
 FINDING_COLUMNS = (
     *ID_COLUMNS,
     "level",
+    "region",
+    "lumbar",
     "finding",
     "modic_type",
     "uncertain",
@@ -72,6 +106,7 @@ REPORT_COLUMNS = (
     *ID_COLUMNS,
     "status",
     "message",
+    *EXAM_COLUMNS,
     "n_mentions",
     "modic_levels",
     "qualifying_modic",
@@ -85,7 +120,9 @@ SQL_TYPES = {
     "uncertain": "BOOLEAN",
     "hypothetical": "BOOLEAN",
     "historical": "BOOLEAN",
+    "family": "BOOLEAN",
     "current": "BOOLEAN",
+    "lumbar": "BOOLEAN",
     "start_char": "BIGINT",
     "end_char": "BIGINT",
     "n_mentions": "BIGINT",

@@ -333,10 +333,10 @@ def test_a_report_that_fails_is_kept_with_status_error(tmp_path, monkeypatch):
 
     real = run_module.mentions_of
 
-    def flaky(report):
+    def flaky(report, exam=None):
         if "poison" in report.text:
             raise ValueError("simulated failure")
-        return real(report)
+        return real(report, exam)
 
     monkeypatch.setattr(run_module, "mentions_of", flaky)
     src = write_csv(

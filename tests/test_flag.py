@@ -19,8 +19,10 @@ def default():
     return load("default", PATTERNS)
 
 
-def report(*findings, exclusions=(), date=MRI, status="ok", rid="R1", order=0):
-    return ImagingReport(rid, "P1", date, status, order, {n: n in exclusions for n in EXCLUSIONS}, list(findings))
+def report(*findings, exclusions=(), date=MRI, status="ok", rid="R1", order=0, exam=("mri", "lumbar", "imaging_report")):
+    """A report of patient P1: a lumbar MRI unless `exam` (modality, region, document type) says otherwise."""
+    flags = {n: n in exclusions for n in EXCLUSIONS}
+    return ImagingReport(rid, "P1", date, status, order, flags, list(findings), *exam)
 
 
 def modic(level="L4-L5", modic_type="1", uncertain=False):

@@ -21,6 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import RuleError
+from ..exams import ExamDetector
 from . import components  # noqa: F401  (registers the modic_* factories)
 from .components import FINDINGS_GROUP, TEXT_KEY
 from .matching import Match, SignalTyper, TextMatcher
@@ -148,6 +149,7 @@ class Analyzer:
         self.matcher = TextMatcher(rules, self.prefilter)
         self.signals = SignalTyper(load_signal_rules(self.patterns_dir / SIGNAL_FILE))
         self.structurer = Structurer(load_section_rules(self.patterns_dir / SECTION_FILE))
+        self.exams = ExamDetector.from_patterns(self.patterns_dir)
         self.nlp = build_nlp(self.patterns_dir, self.matcher.token_rules)
 
     def candidates(self, text: str, sentences: list[Sentence], hits: list[tuple[int, int]] | None = None) -> Candidates:

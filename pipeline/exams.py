@@ -1,0 +1,630 @@
+"""What kind of document a report is: modality, region, document type (patterns/exam_rules.json).
+
+A warehouse extract holds every kind of document for a patient; only lumbar MRIs may decide a
+lumbar flag. Each report's kind comes from the input's exam column when the user names one
+(`--exam-col`: a CPT code or a procedure name), else from its text, in this order of trust:
+
+1. a title: an exam header's text ("EXAM: MRI lumbar spine") or one of the first lines when it
+   is made of region and modality words ("LSS MRI :", "CT HEAD WITHOUT CONTRAST");
+2. region headers inside the report ("C.SPINE MRI : ... LSS MRI : ...", "CERVICAL SPINE:"),
+   which also cut a multi-region report into parts;
+3. the body: anatomy words and the vertebrae named (region), sequence or window words
+   (modality), and section headers and phrases (document type).
+
+No spaCy here: a few regular-expression scans of the lower-cased text per report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RuleError
+from .schema import DOCUMENT_TYPES, EXAM_SOURCES, IMAGING_REPORT, LUMBAR_REGIONS, MODALITIES, REGIONS, UNKNOWN, exam_kind
+from .textscan import first_letter_scan, top_alternatives
+
+EXAM_FILE = "exam_rules.json"
+
+IMAGING = IMAGING_REPORT
+SOURCE_COLUMN, SOURCE_TEXT = EXAM_SOURCES
+
+#: Regions whose exam shows the lumbar spine.
+WITH_LUMBAR = frozenset(LUMBAR_REGIONS)
+SPINE = frozenset({"lumbar", "thoracolumbar", "whole_spine", "thoracic", "cervical"})
+
+#: A title is at most this long, and holds at most this many words that are not region,
+#: modality or filler words ("MRI lumbar spine for low back pain": "pain" is one).
+TITLE_MAX_CHARS = 120
+TITLE_MAX_OTHER_WORDS = 2
+#: The first lines read for a title, and how far into a report an exam header is looked for.
+TITLE_LINES = 3
+HEADER_REACH = 1500
+#: A region header is a short line, or the words before a colon this close to a line's start.
+REGION_HEADER_MAX_CHARS = 60
+#: A region named in the body needs this many different words or vertebrae; two spine regions
+#: combine (thoracolumbar, whole spine) only when each has this many.
+BODY_MIN, COMBINE_MIN = 1, 3
+EVIDENCE_MAX = 160
+
+_WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+_LINE_BREAK = re.compile(r"\n")
+# An exam header's text runs to the end of its line, a full stop and comma (MTSamples' ".,"), or
+# the next run-together header (",HISTORY:").
+_HEADER_VALUE = re.compile(r"\s*[:\-]\s*,?\s*([^\n]{0,%d}?)\s*(?=\n|\.,|,\s*[a-z][a-z /&()-]{1,40}:|$)" % TITLE_MAX_CHARS)
+_CODE = re.compile(r"\s*(\d{5})(?!\d)")
+# The end of a line's first phrase: a full stop or a spaced dash.
+_PHRASE_END = re.compile(r"\.(?:\s|$)|\s[-\u2013]\s")
+# MTSamples-style run-together text: a piece ends at ".," or before ",HEADER:".
+_RUN_TOGETHER = re.compile(r"\.,|,\s*[a-z][a-z /&()-]{1,40}:")
+
+
+@dataclass(frozen=True)
+class Exam:
+    """The kind of one document, where it came from, and the region parts of a multi-region report."""
+
+    modality: str = UNKNOWN
+    region: str = UNKNOWN
+    document_type: str = UNKNOWN
+    source: str = SOURCE_TEXT
+    evidence: str = ""
+    #: (start, end, region) of each part a region header opens ("C.SPINE MRI : ..." up to "LSS MRI :").
+    parts: tuple[tuple[int, int, str], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """ "lumbar mri", "cervical ct" for an imaging report; the document type otherwise."""
+        return exam_kind(self.modality, self.region, self.document_type)
+
+    def region_at(self, offset: int) -> str:
+        """The region of the part holding `offset`, else the report's."""
+        for start, end, region in self.parts:
+            if start <= offset < end:
+                return region
+        return self.region
+
+    def place(self, level: str, site: str, offset: int) -> tuple[str, bool]:
+        """(region, lumbar) of a finding: the region it is in, and whether it counts for the lumbar spine.
+
+        Where it is decides: its level where it has one (C -> cervical, T -> thoracic, T12-L1/L/S ->
+        lumbar), else a site word next to it ("hip fracture"), else the part or report it sits in.
+        A finding at a lumbar level counts in any document (an L3 metastasis on an abdominal CT); a
+        thoracic level counts on an exam of the lumbar spine, which shows the lower thoracic levels; a
+        level-less finding counts in a part or report about the lumbar spine, or in an imaging report
+        whose region could not be told. Nothing else counts: a cervical root compression, a hip
+        fracture, a urinary infection in a clinical note.
+        """
+        context = self.region_at(offset)
+        by_level = level_region(level)
+        region = by_level or site or context
+        imaging = self.document_type in (IMAGING, UNKNOWN)
+        if by_level:
+            return region, by_level == "lumbar" or (by_level == "thoracic" and imaging and context == "lumbar")
+        if site:
+            return region, site in WITH_LUMBAR
+        return region, context in WITH_LUMBAR or (context == UNKNOWN and imaging)
+
+
+def level_region(level: str) -> str:
+    """The spine region of a disc level ("C5-C6" -> cervical, "T11-T12" -> thoracic, "T12-L1" -> lumbar)."""
+    if not level:
+        return ""
+    if level[0] == "C":
+        return "cervical"
+    if level[0] == "T" and not level.endswith("L1"):
+        return "thoracic"
+    return "lumbar"
+
+
+def combine_regions(regions: Iterable[str]) -> str:
+    """The region of a report that names several, in the order named: cervical + thoracic + lumbar ->
+    whole spine; thoracic + lumbar -> thoracolumbar; the lumbar spine with anything else -> lumbar
+    (the part that can be flagged); otherwise the first named."""
+    ordered = [r for r in dict.fromkeys(regions) if r != UNKNOWN]  # "whole body" names no single region
+    if not ordered:
+        return UNKNOWN
+    found = set(ordered)
+    spine = set()
+    for r in found:
+        spine |= {"thoracolumbar": {"thoracic", "lumbar"}, "whole_spine": {"cervical", "thoracic", "lumbar"}}.get(r, {r})
+    if {"cervical", "thoracic", "lumbar"} <= spine:
+        return "whole_spine"
+    if {"thoracic", "lumbar"} <= spine:
+        return "thoracolumbar"
+    if "lumbar" in spine:
+        return "lumbar"
+    return ordered[0]
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+
+class _Scan:
+    """One pass over lower-cased text finding whole-word terms; each term has one or more roles.
+
+    Terms are grouped by first letter (pipeline/textscan.py); each alternative becomes its first
+    character, then "not after a letter or digit", then the rest and "not before a letter or digit"
+    (a digit only, for vertebrae: "L5S1"), so the engine can skip ahead to candidate letters.
+    Terms written the same way share one alternative and all its roles.
+    """
+
+    def __init__(self, path: Path, entries: list[tuple[str, str, str]], digits_end: frozenset[str] = frozenset()):
+        index: dict[str, int] = {}
+        roles: list[list[tuple[str, str]]] = []
+        for term, kind, value in entries:
+            try:
+                re.compile(term)
+            except re.error as exc:
+                raise RuleError(f"{path}: {kind} {value!r}: {term!r} is not a valid regular expression: {exc}") from None
+            if re.search(r"(?<!\\)[A-Z]", term):
+                raise RuleError(f"{path}: {kind} {value!r}: write {term!r} in lower case (it is matched on lower-cased text)")
+            if term not in index:
+                index[term] = len(roles)
+                roles.append([])
+            if (kind, value) not in roles[index[term]]:
+                roles[index[term]].append((kind, value))
+        wrapped = []
+        for term in index:
+            end = r"(?![0-9])" if term in digits_end else r"(?![a-z0-9])"
+            parts = []
+            for alt in top_alternatives(term) or [term]:
+                first = alt[:1]
+                if first.isascii() and first.isalnum() and alt[1:2] not in ("*", "+", "?", "{"):
+                    parts.append(f"{first}(?<![a-z0-9].){alt[1:]}{end}")
+                else:
+                    parts.append(f"(?<![a-z0-9])(?:{alt}){end}")
+            wrapped.append("|".join(parts))
+        self.roles = [tuple(r) for r in roles]
+        self.pattern, _, numbers = first_letter_scan(wrapped)
+        if numbers is None:  # an alternative could not be grouped: name each term's group instead
+            self.pattern = re.compile("|".join(f"(?:{w})(?P<_t{i}>)" for i, w in enumerate(wrapped)))
+            numbers = [-1] * (self.pattern.groups + 1)
+            for name, group in self.pattern.groupindex.items():
+                numbers[group] = int(name[2:])
+        self.numbers = numbers
+
+    def find(self, lowered: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, int]]:
+        """(start, end, term number) of each term found, in order."""
+        numbers = self.numbers
+        found = self.pattern.finditer(lowered, start, len(lowered) if end is None else end)
+        return [(m.start(), m.end(), numbers[m.lastindex]) for m in found]
+
+
+@dataclass
+class ExamRules:
+    """patterns/exam_rules.json, checked and compiled."""
+
+    path: Path
+    codes: dict[str, tuple[str, str]]
+    titles: _Scan  # region and modality title words, exam headers, part ends
+    body: _Scan  # body words: modality and region cues, vertebrae, document cues, findings words
+    filler: frozenset[str]
+    minimum: dict[str, int]
+    assumed_modality: str
+    assumed_regions: frozenset[str]
+    column_documents: _Scan
+
+
+def _obj(path: Path, data: dict, key: str) -> dict:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise RuleError(f"{path}: expected {key!r} to be a JSON object")
+    return value
+
+
+def _terms(path: Path, where: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+        raise RuleError(f"{path}: {where}: expected a list of non-empty strings")
+    return value
+
+
+def load_exam_rules(path: Path) -> ExamRules:
+    """Load and check the exam rules; a broken file names the file, the entry and what was expected."""
+    if not path.is_file():
+        raise RuleError(f"{path}: rule file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise RuleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise RuleError(f"{path}: expected a JSON object")
+
+    codes = {}
+    for code, value in _obj(path, data, "codes").items():
+        if code == "description":
+            continue
+        if not re.fullmatch(r"\d{5}", code):
+            raise RuleError(f"{path}: codes: {code!r} is not a five-digit code")
+        if not (isinstance(value, list) and len(value) == 2 and value[0] in MODALITIES and value[1] in REGIONS):
+            raise RuleError(f"{path}: codes: {code}: expected [modality, region] from {MODALITIES} and {REGIONS}")
+        codes[code] = (value[0], value[1])
+
+    titles: list[tuple[str, str, str]] = []
+    body: list[tuple[str, str, str]] = []
+    # document cues first: a header such as "impression:" is a cue before it is a findings word
+    minimum: dict[str, int] = {}
+    for doc_type, spec in _obj(path, data, "document_types").items():
+        if doc_type == "description":
+            continue
+        if doc_type not in DOCUMENT_TYPES or not isinstance(spec, dict):
+            raise RuleError(f"{path}: document_types: {doc_type!r} is not one of {', '.join(DOCUMENT_TYPES)}")
+        minimum[doc_type] = spec.get("min", 1)
+        cues = spec.get("cues")
+        if not isinstance(cues, list):
+            raise RuleError(f"{path}: document_types.{doc_type}.cues: expected a list of [term, weight]")
+        for cue in cues:
+            if not (isinstance(cue, list) and len(cue) == 2 and isinstance(cue[0], str) and isinstance(cue[1], int)):
+                raise RuleError(f"{path}: document_types.{doc_type}: {cue!r}: expected [term, weight]")
+            body.append((cue[0], "doc", f"{doc_type}:{cue[1]}"))
+    for kind, names in (("modality", MODALITIES), ("region", REGIONS)):
+        key = "modalities" if kind == "modality" else "regions"
+        for name, spec in _obj(path, data, key).items():
+            if name == "description":
+                continue
+            allowed = (*names, UNKNOWN) if kind == "region" else names
+            if name not in allowed or not isinstance(spec, dict):
+                raise RuleError(f"{path}: {key}: {name!r} is not one of {', '.join(allowed)}")
+            titles += [(t, kind, name) for t in _terms(path, f"{key}.{name}.title", spec.get("title"))]
+            body += [(t, kind, name) for t in _terms(path, f"{key}.{name}.text", spec.get("text", []))]
+    levels = _obj(path, data, "levels")
+    for region in ("cervical", "thoracic", "lumbar"):
+        if not isinstance(levels.get(region), str):
+            raise RuleError(f"{path}: levels.{region}: expected a regular expression string")
+        body.append((levels[region], "level", region))
+    body += [(t, "finding", "") for t in _terms(path, "imaging_findings.terms", _obj(path, data, "imaging_findings").get("terms"))]
+    titles += [(t, "header", "") for t in _terms(path, "exam_headers.terms", _obj(path, data, "exam_headers").get("terms"))]
+    titles += [(t, "end", "") for t in _terms(path, "segment_ends.terms", _obj(path, data, "segment_ends").get("terms"))]
+
+    filler = _terms(path, "filler.words", _obj(path, data, "filler").get("words"))
+    assumed = _obj(path, data, "assumed_modality")
+    if assumed.get("modality") not in MODALITIES:
+        raise RuleError(f"{path}: assumed_modality.modality: expected one of {', '.join(MODALITIES)}")
+    regions = _terms(path, "assumed_modality.regions", assumed.get("regions"))
+    if any(r not in REGIONS for r in regions):
+        raise RuleError(f"{path}: assumed_modality.regions: expected regions from {', '.join(REGIONS)}")
+    column_docs: list[tuple[str, str, str]] = []
+    for doc_type, terms in _obj(path, data, "column_documents").items():
+        if doc_type == "description":
+            continue
+        if doc_type not in DOCUMENT_TYPES:
+            raise RuleError(f"{path}: column_documents: {doc_type!r} is not one of {', '.join(DOCUMENT_TYPES)}")
+        column_docs += [(t, "doc", doc_type) for t in _terms(path, f"column_documents.{doc_type}", terms)]
+
+    level_terms = frozenset(levels[r] for r in ("cervical", "thoracic", "lumbar"))
+    return ExamRules(
+        path=path,
+        codes=codes,
+        titles=_Scan(path, titles),
+        body=_Scan(path, body, digits_end=level_terms),
+        filler=frozenset(w for w in filler if re.fullmatch(r"[a-z][a-z'-]*", w)),
+        minimum=minimum,
+        assumed_modality=assumed["modality"],
+        assumed_regions=frozenset(regions),
+        column_documents=_Scan(path, column_docs),
+    )
+
+
+# -- detection --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Title:
+    """What a title-like piece of text names."""
+
+    start: int
+    end: int
+    regions: list[str]
+    modalities: list[str]
+    ends_part: bool = False
+
+
+class ExamDetector:
+    """Tells the kind of each document from its exam column value or its text."""
+
+    def __init__(self, rules: ExamRules):
+        self.rules = rules
+
+    @classmethod
+    def from_patterns(cls, patterns_dir: Path) -> ExamDetector:
+        return cls(load_exam_rules(patterns_dir / EXAM_FILE))
+
+    # -- the exam column ---------------------------------------------------------------------
+
+    def from_column(self, value: str) -> tuple[str, str, str, str] | None:
+        """(modality, region, document type, evidence) from an exam column value; None when not recognised.
+        A field the value does not tell is "" (then read from the text)."""
+        value = value.strip()
+        if not value:
+            return None
+        code = _CODE.match(value)
+        if code:
+            known = self.rules.codes.get(code.group(1))
+            if known is None:
+                return None
+            return known[0], known[1], IMAGING, f"column {code.group(1)}"
+        lowered = value.lower()
+        if len(lowered) != len(value):
+            lowered = value.casefold()[: len(value)].ljust(len(value))
+        title = self._title(lowered, 0, len(lowered), strict=False)
+        documents = [self.rules.column_documents.roles[n][0][1] for _, _, n in self.rules.column_documents.find(lowered)]
+        shown = f"column {value[:60]!r}"
+        regions = combine_regions(title.regions) if title and title.regions else ""
+        if documents:  # a procedure or a note, even when it names a modality ("CT GUIDED BIOPSY")
+            doc = "clinical_note" if "clinical_note" in documents else "operative_note"
+            return UNKNOWN, regions, doc, shown
+        if title is not None and title.modalities:
+            return title.modalities[0], regions, IMAGING, shown
+        if title is not None and title.regions:
+            return "", combine_regions(title.regions), "", shown
+        return None
+
+    # -- the text ----------------------------------------------------------------------------
+
+    def _title(self, lowered: str, start: int, end: int, strict: bool = True) -> _Title | None:
+        """What a piece of text names when it reads as a title: region and modality words and filler,
+        with at most TITLE_MAX_OTHER_WORDS other words. None when it does not."""
+        found = self.rules.titles.find(lowered, start, end)
+        regions: list[str] = []
+        modalities: list[str] = []
+        ends = False
+        covered = []
+        for s, e, number in found:
+            for kind, value in self.rules.titles.roles[number]:
+                if kind == "region":
+                    regions.append(value)
+                elif kind == "modality":
+                    modalities.append(value)
+                elif kind == "end":
+                    ends = True
+            covered.append((s, e))
+        if not regions and not modalities:
+            return None
+        other = 0
+        pos = start
+        for s, e in [*covered, (end, end)]:
+            for w in _WORD.findall(lowered, pos, s):
+                if w not in self.rules.filler:
+                    other += 1
+            pos = max(pos, e)
+        if strict and other > TITLE_MAX_OTHER_WORDS:
+            return None
+        return _Title(start, end, list(dict.fromkeys(regions)), list(dict.fromkeys(modalities)), ends)
+
+    def detect(self, text: str, column: str = "") -> Exam:
+        """The exam kind of one document."""
+        from_column = self.from_column(column) if column else None
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a rare character changed length when lower-cased: keep offsets
+            lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        exam = self._from_text(text, lowered)
+        if from_column is None:
+            return exam
+        modality, region, doc_type, evidence = from_column
+        return Exam(
+            modality=modality or (exam.modality if (doc_type or exam.document_type) == IMAGING else UNKNOWN),
+            region=region or exam.region,
+            document_type=doc_type or exam.document_type,
+            source=SOURCE_COLUMN,
+            evidence=evidence,
+            parts=exam.parts,
+        )
+
+    def _lines(self, lowered: str) -> list[tuple[int, int]]:
+        starts = [0] + [m.end() for m in _LINE_BREAK.finditer(lowered)]
+        ends = [s - 1 for s in starts[1:]] + [len(lowered)]
+        return list(zip(starts, ends))
+
+    def _from_text(self, text: str, lowered: str) -> Exam:
+        rules = self.rules
+        lines = self._lines(lowered)
+        title_found = rules.titles.find(lowered)
+        evidence: list[str] = []
+
+        # 1. a title: an exam header's text, or one of the first lines
+        title: _Title | None = None
+        for s, e, number in title_found:
+            if s > HEADER_REACH:
+                break
+            if ("header", "") in rules.titles.roles[number]:
+                line_start = lowered.rfind("\n", 0, s) + 1
+                before = lowered[line_start:s].strip(" \t,.-*")
+                if before and not before.endswith((".", ",")):
+                    continue  # a header starts its line or follows run-together text
+                value = _HEADER_VALUE.match(lowered, e)
+                if value and value.group(1):
+                    title = self._title(lowered, value.start(1), value.end(1))
+                    if title is not None:
+                        break
+        if title is None:
+            seen = 0
+            for s, e in lines:
+                if lowered[s:e].strip():
+                    seen += 1
+                    run = _RUN_TOGETHER.search(lowered, s, e)
+                    e = run.start() if run else e
+                    # the line, or its first phrase ("MRI L-spine - normal study. No disc herniation.")
+                    phrase = _PHRASE_END.search(lowered, s, e)
+                    for end in dict.fromkeys((e, phrase.start() if phrase else e)):
+                        if end - s <= TITLE_MAX_CHARS:
+                            title = self._title(lowered, s, _header_end(lowered, s, end))
+                            if title is not None:
+                                break
+                    if title is not None:
+                        break
+                    if seen >= TITLE_LINES:
+                        break
+
+        # 2. region headers, which cut a multi-region report into parts
+        headers: list[_Title] = []
+        line_starts = [s for s, _ in lines]
+        checked: set[int] = set()
+        for s, _, number in title_found:
+            roles = rules.titles.roles[number]
+            if not any(kind in ("region", "end") for kind, _ in roles):
+                continue
+            k = bisect_right(line_starts, s) - 1
+            if k in checked:
+                continue
+            checked.add(k)
+            line_start, line_end = lines[k]
+            head_end = _header_end(lowered, line_start, line_end)
+            if head_end - line_start > REGION_HEADER_MAX_CHARS or s >= head_end:
+                continue
+            piece = self._title(lowered, line_start, head_end)
+            if piece is None:
+                if any(kind == "end" for kind, _ in roles) and _is_header(lowered, line_start, head_end, line_end):
+                    headers.append(_Title(line_start, head_end, [], [], True))
+                continue
+            spine = [r for r in piece.regions if r in SPINE]
+            if piece.regions and (piece.modalities or spine) and len(piece.regions) <= 3:
+                headers.append(piece)
+            elif piece.ends_part and _is_header(lowered, line_start, head_end, line_end):
+                headers.append(_Title(line_start, head_end, [], [], True))
+        region_headers = [h for h in headers if h.regions]
+        parts: list[tuple[int, int, str]] = []
+        if len(region_headers) > 1 or (region_headers and title is not None and set(region_headers[0].regions) != set(title.regions)):
+            for i, h in enumerate(headers):
+                if not h.regions:
+                    continue
+                nxt = headers[i + 1].start if i + 1 < len(headers) else len(lowered)
+                parts.append((h.start, nxt, combine_regions(h.regions)))
+
+        named = (title.regions if title else []) + [r for h in region_headers for r in h.regions]
+        modality = ""
+        if title is not None and title.modalities:
+            modality = title.modalities[0]
+            evidence.append(f"title '{_shown(text, title)}'")
+        elif title is not None:
+            evidence.append(f"title '{_shown(text, title)}'")
+        header_modalities = [m for h in region_headers for m in h.modalities]
+        if not modality and header_modalities:
+            modality = header_modalities[0]
+        shown_headers = [h for h in region_headers if title is None or h.start != title.start]
+        if shown_headers:
+            evidence.append("region headers " + ", ".join(f"'{_shown(text, h)}'" for h in shown_headers[:3]))
+
+        # 3. the body
+        votes = self._votes(lowered)
+        region = combine_regions(named) if named else ""
+        if not region:
+            region, words = votes.region()
+            if region != UNKNOWN:
+                evidence.append(f"{region} words: {', '.join(words[:4])}")
+        doc_type, doc_words = votes.document_type(rules.minimum, has_title=bool(modality), region=region)
+        if doc_type in ("operative_note", "clinical_note"):
+            evidence.append(f"{doc_type.replace('_', ' ')} cues: {', '.join(doc_words[:3])}")
+            modality = UNKNOWN
+        else:
+            if not modality:
+                modality, words = votes.modality()
+                if modality != UNKNOWN:
+                    evidence.append(f"{modality} words: {', '.join(words[:4])}")
+                elif doc_type == IMAGING and region in rules.assumed_regions and not votes.any_modality():
+                    modality = rules.assumed_modality
+                    evidence.append(f"{modality} assumed: no modality named")
+        return Exam(
+            modality=modality or UNKNOWN,
+            region=region or UNKNOWN,
+            document_type=doc_type,
+            source=SOURCE_TEXT,
+            evidence="; ".join(evidence)[:EVIDENCE_MAX],
+            parts=tuple(parts),
+        )
+
+    def _votes(self, lowered: str) -> _Votes:
+        votes = _Votes()
+        roles = self.rules.body.roles
+        for s, e, number in self.rules.body.find(lowered):
+            for kind, value in roles[number]:
+                votes.add(kind, value, lowered[s:e], number)
+        return votes
+
+
+class _Votes:
+    """What the words of a body point to: each different word (or vertebra) counts once."""
+
+    def __init__(self):
+        self.words: dict[tuple[str, str], dict[str, None]] = {}
+        self.doc_weight: dict[str, dict[int, int]] = {}
+        self.doc_words: dict[str, list[str]] = {}
+        self.findings = False
+
+    def add(self, kind: str, value: str, word: str, number: int) -> None:
+        if kind == "doc":
+            doc_type, weight = value.split(":")
+            seen = self.doc_weight.setdefault(doc_type, {})
+            if number not in seen:
+                seen[number] = int(weight)
+                self.doc_words.setdefault(doc_type, []).append(" ".join(word.split()))
+        elif kind == "finding":
+            self.findings = True
+        else:
+            key = word.replace(" ", "") if kind == "level" else " ".join(word.split())
+            self.words.setdefault((kind, value), {})[key] = None
+
+    def _count(self, kind: str, value: str) -> int:
+        return len(self.words.get((kind, value), ()))
+
+    def region(self) -> tuple[str, list[str]]:
+        scores = {}
+        for region in REGIONS:
+            score = self._count("region", region)
+            if region in ("cervical", "thoracic", "lumbar"):
+                score += self._count("level", region)
+            if score >= BODY_MIN:
+                scores[region] = score
+        if not scores:
+            return UNKNOWN, []
+        spine = {r: scores.get(r, 0) for r in ("cervical", "thoracic", "lumbar")}
+        # a tie goes to a region outside the spine (a few vertebrae named on a pelvis film)
+        best = max(scores, key=lambda r: (scores[r], r not in SPINE, -REGIONS.index(r)))
+        if best in ("cervical", "thoracic", "lumbar"):
+            combined = [r for r in ("cervical", "thoracic", "lumbar") if spine[r] >= COMBINE_MIN]
+            if len(combined) > 1 and "lumbar" in combined:
+                best = combine_regions(combined)
+        words = [w for r in (best, "cervical", "thoracic", "lumbar") for kind in ("level", "region") for w in self.words.get((kind, r), ())]
+        return best, list(dict.fromkeys(words))
+
+    def any_modality(self) -> bool:
+        return any(self._count("modality", m) for m in MODALITIES)
+
+    def modality(self) -> tuple[str, list[str]]:
+        scores = {m: self._count("modality", m) for m in MODALITIES}
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        if ranked[0][1] == 0 or ranked[0][1] == ranked[1][1]:
+            return UNKNOWN, []
+        best = ranked[0][0]
+        return best, list(self.words[("modality", best)])
+
+    def document_type(self, minimum: dict[str, int], has_title: bool, region: str) -> tuple[str, list[str]]:
+        score = {d: sum(self.doc_weight.get(d, {}).values()) for d in DOCUMENT_TYPES}
+        if has_title:
+            score[IMAGING] += 2
+        note = max(("operative_note", "clinical_note"), key=lambda d: (score[d], d == "operative_note"))
+        if score[note] >= minimum.get(note, 1) and score[note] > score[IMAGING]:
+            return note, self.doc_words.get(note, [])
+        if score[IMAGING] > 0 or self.any_modality():
+            return IMAGING, self.doc_words.get(IMAGING, [])
+        if region not in ("", UNKNOWN) and self.findings and not score["operative_note"] and not score["clinical_note"]:
+            return IMAGING, []  # untitled findings ("L4/5: disc bulge ...") in a document with no note cue
+        return UNKNOWN, []
+
+
+def _header_end(lowered: str, start: int, end: int) -> int:
+    """Where the title part of a line ends: before a colon near its start ("LSS MRI : ..."), else the line's end."""
+    colon = lowered.find(":", start, min(end, start + REGION_HEADER_MAX_CHARS + 1))
+    return colon if colon >= 0 else end
+
+
+def _is_header(lowered: str, start: int, head_end: int, line_end: int) -> bool:
+    """A section header: its words end with a colon, or stand alone on their line."""
+    return head_end < line_end or lowered[start:line_end].strip().endswith(":")
+
+
+def _shown(text: str, title: _Title) -> str:
+    return " ".join(text[title.start : title.end].split())[:50]
