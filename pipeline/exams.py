@@ -94,18 +94,18 @@ class Exam:
         A finding at a lumbar level counts in any document (an L3 metastasis on an abdominal CT); a
         thoracic level counts on an exam of the lumbar spine, which shows the lower thoracic levels; a
         level-less finding counts in a part or report about the lumbar spine, or in an imaging report
-        whose region could not be told. Nothing else counts: a cervical root compression, a hip
+        whose region could not be told (not in a document whose kind could not be told either). Nothing else counts: a cervical root compression, a hip
         fracture, a urinary infection in a clinical note.
         """
         context = self.region_at(offset)
         by_level = level_region(level)
         region = by_level or site or context
-        imaging = self.document_type in (IMAGING, UNKNOWN)
+        imaging = self.document_type in (IMAGING, UNKNOWN)  # a note names no exam of its own
         if by_level:
             return region, by_level == "lumbar" or (by_level == "thoracic" and imaging and context == "lumbar")
         if site:
             return region, site in WITH_LUMBAR
-        return region, context in WITH_LUMBAR or (context == UNKNOWN and imaging)
+        return region, context in WITH_LUMBAR or (context == UNKNOWN and self.document_type == IMAGING)
 
 
 def level_region(level: str) -> str:

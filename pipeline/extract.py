@@ -11,7 +11,7 @@ from .exams import Exam
 from .levels import Target, assign_levels
 from .nlp import AnalysedReport, Part
 from .nlp.components import FINDINGS_GROUP
-from .schema import EXCLUSIONS, MODIC, NON_CURRENT_SECTIONS
+from .schema import EXCLUSIONS, LUMBAR_REGIONS, MODIC, NON_CURRENT_SECTIONS
 
 #: ConText categories -> the Mention flag they set.
 _FLAGS = {
@@ -116,13 +116,15 @@ def _sentence_mentions(text: str, sentence, found: list[_Found], exam: Exam) -> 
     out: list[Mention] = []
     for f, lv in zip(found, levels):
         flags = dict.fromkeys(_FLAG_NAMES, False)
-        site = ""
+        sites = []
         for modifier in f.modifiers:
             flag = _FLAGS.get(modifier.category)
             if flag:
                 flags[flag] = True
-            elif modifier.category == SITE and not site:
-                site = (modifier.rule.metadata or {}).get("region", "")
+            elif modifier.category == SITE:
+                sites.append((modifier.rule.metadata or {}).get("region", ""))
+        # "screws at the lower dorsal and upper lumbar spine": a finding that reaches the lumbar spine is in it
+        site = next((s for s in sites if s in LUMBAR_REGIONS), sites[0] if sites else "")
         in_current_section = sentence.section not in NON_CURRENT_SECTIONS
         current = in_current_section and not (
             flags["negated"] or flags["hypothetical"] or flags["historical"] or flags["family"] or f.attributed

@@ -33,7 +33,7 @@ DISC_LEVELS = (
 LEVEL_ORDER = {level: i for i, level in enumerate(DISC_LEVELS)}
 
 #: Sections whose mentions never count as current findings.
-NON_CURRENT_SECTIONS = ("history", "comparison", "technique")
+NON_CURRENT_SECTIONS = ("history", "comparison", "technique", "plan")
 
 STATUS_OK, STATUS_EMPTY, STATUS_ERROR = "ok", "empty", "error"
 

@@ -39,7 +39,7 @@ CONTEXT_CATEGORIES = {
     "ANATOMY",
 }
 #: Section categories the pipeline understands (others are allowed but count as current).
-SECTION_CATEGORIES = {"history", "comparison", "technique", "findings", "impression", "addendum", "other"}
+SECTION_CATEGORIES = {"history", "comparison", "technique", "plan", "findings", "impression", "addendum", "other"}
 
 
 def _read_json(path: Path, key: str) -> list[dict[str, Any]]:

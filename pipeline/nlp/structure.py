@@ -372,9 +372,10 @@ def _piece_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
-    """(a, b) without leading blanks, commas and semicolons and without trailing blanks."""
-    if b > a and text[a] not in " \t\r\n,;" and text[b - 1] not in " \t\r\n":
+    """(a, b) without leading blanks, commas, semicolons and full stops (".No significant ...", where
+    spaCy would keep ".No" as one token and ConText would miss the negation) and without trailing blanks."""
+    if b > a and text[a] not in " \t\r\n,;." and text[b - 1] not in " \t\r\n":
         return a, b  # nothing to strip (most sentences), no copy made
     piece = text[a:b]
-    head = piece.lstrip(" \t\r\n,;")
+    head = piece.lstrip(" \t\r\n,;.")
     return a + len(piece) - len(head), a + len(head.rstrip(" \t\r\n")) + len(piece) - len(head)
