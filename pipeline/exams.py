@@ -94,7 +94,7 @@ class Exam:
         A finding at a lumbar level counts in any document (an L3 metastasis on an abdominal CT); a
         thoracic level counts on an exam of the lumbar spine, which shows the lower thoracic levels; a
         level-less finding counts in a part or report about the lumbar spine, or in an imaging report
-        whose region could not be told (not in a document whose kind could not be told either). Nothing else counts: a cervical root compression, a hip
+        or a document whose region could not be told (a note must say it is about the low back). Nothing else counts: a cervical root compression, a hip
         fracture, a urinary infection in a clinical note.
         """
         context = self.region_at(offset)
@@ -105,7 +105,7 @@ class Exam:
             return region, by_level == "lumbar" or (by_level == "thoracic" and imaging and context == "lumbar")
         if site:
             return region, site in WITH_LUMBAR
-        return region, context in WITH_LUMBAR or (context == UNKNOWN and self.document_type == IMAGING)
+        return region, context in WITH_LUMBAR or (context == UNKNOWN and imaging)
 
 
 def level_region(level: str) -> str:
@@ -515,7 +515,7 @@ class ExamDetector:
             region, words = votes.region()
             if region != UNKNOWN:
                 evidence.append(f"{region} words: {', '.join(words[:4])}")
-        doc_type, doc_words = votes.document_type(rules.minimum, has_title=bool(modality), region=region)
+        doc_type, doc_words = votes.document_type(rules.minimum, has_title=bool(modality))
         if doc_type in ("operative_note", "clinical_note"):
             evidence.append(f"{doc_type.replace('_', ' ')} cues: {', '.join(doc_words[:3])}")
             modality = UNKNOWN
@@ -601,7 +601,7 @@ class _Votes:
         best = ranked[0][0]
         return best, list(self.words[("modality", best)])
 
-    def document_type(self, minimum: dict[str, int], has_title: bool, region: str) -> tuple[str, list[str]]:
+    def document_type(self, minimum: dict[str, int], has_title: bool) -> tuple[str, list[str]]:
         score = {d: sum(self.doc_weight.get(d, {}).values()) for d in DOCUMENT_TYPES}
         if has_title:
             score[IMAGING] += 2
@@ -610,7 +610,7 @@ class _Votes:
             return note, self.doc_words.get(note, [])
         if score[IMAGING] > 0 or self.any_modality():
             return IMAGING, self.doc_words.get(IMAGING, [])
-        if region not in ("", UNKNOWN) and self.findings and not score["operative_note"] and not score["clinical_note"]:
+        if self.findings and not score["operative_note"] and not score["clinical_note"]:
             return IMAGING, []  # untitled findings ("L4/5: disc bulge ...") in a document with no note cue
         return UNKNOWN, []
 
