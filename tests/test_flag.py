@@ -253,3 +253,121 @@ def test_unreadable_symptom_values_are_named_and_left_empty(tmp_path):
     assert any("row 1, column odi: '130' is not an ODI score from 0 to 100" in m for m in table.messages)
     assert any("row 2, column lbp_duration_months: '-3'" in m for m in table.messages)
     assert any("row 3" in m and "no patient id" in m for m in table.messages)
+
+
+# -- the index MRI among every kind of report ---------------------------------------------------
+LATER = dt.date(2024, 9, 1)
+CERVICAL = ("mri", "cervical", "imaging_report")
+BRAIN = ("mri", "brain", "imaging_report")
+LUMBAR_CT = ("ct", "lumbar", "imaging_report")
+OP_NOTE = ("unknown", "lumbar", "operative_note")
+UNKNOWN_KIND = ("unknown", "unknown", "unknown")
+
+
+@pytest.mark.parametrize(
+    ("later", "exclusions"),
+    [
+        (CERVICAL, ("nerve_compression",)),  # "C5-C6 ... compressing the exiting right C6 nerve root"
+        (BRAIN, ("tumor",)),  # leptomeningeal enhancement
+        (LUMBAR_CT, ("instability",)),
+        (OP_NOTE, ("fusion",)),
+    ],
+)
+def test_a_later_report_of_another_kind_never_becomes_the_index(default, later, exclusions):
+    lumbar = report(modic(), rid="R1")
+    other = report(exclusions=exclusions, date=LATER, rid="R2", order=1, exam=later)
+    r = judge_patient("P1", [lumbar, other], [assessment()], default)
+    assert (r.status, r.reasons, r.index_report_id) == ("candidate", [], "R1")
+    kind = " ".join(later[1:2] + later[:1]) if later[2] == "imaging_report" else later[2].replace("_", " ")
+    assert f"R2 ({kind}, {LATER})" in "; ".join(r.notes) and "set aside, not a lumbar MRI" in "; ".join(r.notes)
+
+
+@pytest.mark.parametrize("region", ["thoracolumbar", "whole_spine"])
+def test_an_mri_that_covers_the_lumbar_spine_may_be_the_index(default, region):
+    older = report(rid="R1")
+    whole = report(modic(), date=LATER, rid="R2", order=1, exam=("mri", region, "imaging_report"))
+    assert judge_patient("P1", [older, whole], [assessment(days=90)], default).index_report_id == "R2"
+
+
+def test_reports_but_no_lumbar_mri(default):
+    r = judge_patient("P1", [report(modic(), exam=CERVICAL), report(rid="R2", order=1, exam=OP_NOTE)], [], default)
+    assert (r.status, r.reasons, r.index_report_id) == ("not_candidate", ["no_lumbar_mri"], "")
+    assert "2 report(s) set aside, none a lumbar MRI" in r.notes[0]
+
+
+def test_no_report_at_all_is_still_no_mri_report(default):
+    assert judge_patient("P1", [], [assessment()], default).reasons == ["no_mri_report"]
+
+
+def test_set_aside_reports_are_named_up_to_five(default):
+    others = [report(rid=f"X{i}", order=i, date=MRI + dt.timedelta(days=i), exam=BRAIN) for i in range(1, 8)]
+    r = judge_patient("P1", [report(modic()), *others], [assessment()], default)
+    note = next(n for n in r.notes if "set aside" in n)
+    assert note.startswith("7 report(s) set aside") and note.endswith("and 2 more")
+    assert "X7 (brain mri" in note and "X2 (" not in note  # newest first
+
+
+@pytest.mark.parametrize(
+    ("policy", "lumbar_too", "expected"),
+    [
+        # review: a report of unknown kind is the index only when no lumbar MRI is known, and asks for a look
+        ("review", False, ("needs_review", ["index_exam_unknown"], "R2")),
+        ("review", True, ("candidate", [], "R1")),
+        ("accept", True, ("candidate", [], "R2")),
+        ("ignore", False, ("not_candidate", ["no_lumbar_mri"], "")),
+    ],
+)
+def test_reports_of_unknown_kind(tmp_path, policy, lumbar_too, expected):
+    profile = _edited_profile(tmp_path, f'unknown_exams = "{policy}"')
+    reports = [report(modic(), rid="R2", date=LATER, order=1, exam=UNKNOWN_KIND)]
+    if lumbar_too:
+        reports.insert(0, report(modic(), rid="R1"))
+    r = judge_patient("P1", reports, [assessment(days=45)], profile)
+    assert (r.status, r.reasons, r.index_report_id) == expected
+
+
+def test_index_exams_are_set_by_the_profile(tmp_path):
+    """A profile may take lumbar CT as an index too (e.g. to audit a site that images by CT)."""
+    profile = _edited_profile(tmp_path, 'modalities = ["mri", "ct"]')
+    later_ct = report(modic("L5-S1", "2"), date=LATER, rid="R2", order=1, exam=LUMBAR_CT)
+    r = judge_patient("P1", [report(modic()), later_ct], [assessment(days=90)], profile)
+    assert (r.index_report_id, r.qualifying_levels) == ("R2", "L5-S1:2")
+
+
+def test_a_profile_without_index_table_defaults_to_lumbar_mri(tmp_path):
+    text = (PATTERNS / "criteria" / "default.toml").read_text(encoding="utf-8")
+    start, end = text.index("[index]"), text.index("[imaging]")
+    path = tmp_path / "old.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    index = load(str(path), PATTERNS).index
+    assert (index.modalities, index.regions, index.unknown_exams) == (
+        ("mri",),
+        ("lumbar", "thoracolumbar", "whole_spine"),
+        "review",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('unknown_exams = "maybe"', "index.unknown_exams = 'maybe': expected one of accept, review, ignore"),
+        ('regions = ["lumbar", "spine"]', "index.regions = ['lumbar', 'spine']: 'spine' not among"),
+        ('document_types = "imaging_report"', "index.document_types = 'imaging_report': expected a list of strings"),
+    ],
+)
+def test_a_bad_index_value_is_refused(tmp_path, line, message):
+    with pytest.raises(CriteriaError) as err:
+        _edited_profile(tmp_path, line)
+    assert message in str(err.value)
+
+
+def _edited_profile(tmp_path, line: str):
+    """The default profile with one key of [index] replaced by `line`."""
+    key = line.split("=")[0].strip()
+    lines = (PATTERNS / "criteria" / "default.toml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("[index]")
+    at = next(i for i in range(start, len(lines)) if lines[i].startswith(f"{key} ="))
+    lines[at] = line
+    path = tmp_path / "edited.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load(str(path), PATTERNS)
