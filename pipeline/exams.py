@@ -101,10 +101,12 @@ class Exam:
         by_level = level_region(level)
         region = by_level or site or context
         imaging = self.document_type in (IMAGING, UNKNOWN)  # a note names no exam of its own
+        # the lower thoracic spine shows on a lumbar exam: a thoracic level or site word there counts
+        shown = imaging and context == "lumbar"
         if by_level:
-            return region, by_level == "lumbar" or (by_level == "thoracic" and imaging and context == "lumbar")
+            return region, by_level == "lumbar" or (by_level == "thoracic" and shown)
         if site:
-            return region, site in WITH_LUMBAR
+            return region, site in WITH_LUMBAR or (site == "thoracic" and shown)
         return region, context in WITH_LUMBAR or (context == UNKNOWN and imaging)
 
 

@@ -147,6 +147,8 @@ def test_evidence_says_what_decided(detector):
         (Exam("mri", "lumbar", "imaging_report"), "C5-C6", "", ("cervical", False)),
         (Exam("mri", "lumbar", "imaging_report"), "", "", ("lumbar", True)),
         (Exam("mri", "lumbar", "imaging_report"), "", "other_joint", ("other_joint", False)),  # "hip fracture"
+        (Exam("mri", "lumbar", "imaging_report"), "", "thoracic", ("thoracic", True)),  # "at lower dorsal ..."
+        (Exam("mri", "thoracic", "imaging_report"), "", "thoracic", ("thoracic", False)),
         # other exams: a lumbar level counts wherever it is reported, nothing else does
         (Exam("mri", "cervical", "imaging_report"), "C5-C6", "", ("cervical", False)),
         (Exam("mri", "cervical", "imaging_report"), "", "", ("cervical", False)),

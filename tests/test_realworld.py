@@ -93,3 +93,98 @@ def test_mtsamples_comparison_header_inside_findings_ends_with_its_sentence(anal
     result = process_texts(analyzer, [text])[0]
     assert result.exclusions["fusion"]
     assert any(m.finding == "fusion" and m.section == "body" and m.current for m in result.mentions)
+
+
+# -- exams and exclusions on real text (labels in tests/realworld/, texts in ../shared) -------------
+from pipeline.criteria import IndexExams  # noqa: E402
+from pipeline.evaluate import score  # noqa: E402
+
+from .realworld import score as realworld  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def labelled(analyzer):
+    """Every labelled real document with the pipeline's result: {set name: [(item, result)]}."""
+    out = {}
+    for which in realworld.SETS:
+        items = realworld.items(which)
+        out[which] = list(zip(items, process_texts(analyzer, [i["report_text"] for i in items])))
+    return out
+
+
+def test_every_real_lumbar_note_is_read_as_the_kind_it_is(labelled):
+    """All 575 notes are lumbar MRIs (RN-256 is titled D SPINE MRI, a thoracic MRI); most start straight
+    with their findings, or name neither region nor modality ("No evidence of disc herniation.")."""
+    wrong = [
+        (item["report_id"], result.exam.kind)
+        for item, result in labelled["lumbar notes"]
+        if item["report_text"].strip()
+        and result.exam.kind != f"{item['gold']['exam']['region']} {item['gold']['exam']['modality']}"
+    ]
+    assert wrong == []
+    index = IndexExams()
+    eligible = [index.accepts(r.exam.modality, r.exam.region, r.exam.document_type) for _, r in labelled["lumbar notes"]]
+    assert sum(eligible) == 514  # every note with text but RN-256
+
+
+def test_no_real_document_of_another_kind_passes_for_a_lumbar_mri(labelled):
+    index = IndexExams()
+    passing = [
+        item["report_id"]
+        for item, r in labelled["mtsamples"]
+        if index.accepts(r.exam.modality, r.exam.region, r.exam.document_type)
+        and not index.accepts(**{k: item["gold"]["exam"][k] for k in ("modality", "region", "document_type")})
+    ]
+    assert passing == []
+
+
+def test_exclusions_on_real_text_by_others(labelled):
+    """Operative notes, consults, neurology and radiology reports of MTSamples and the real lumbar notes:
+    the six exclusions of every document (the README's figures; python -m tests.realworld.score)."""
+    evaluations = [score([i for i, _ in pairs], [r for _, r in pairs]) for pairs in labelled.values()]
+    total = realworld.exclusions(evaluations)
+    assert total.f1 >= 0.90, (total.precision, total.recall)
+
+
+@pytest.mark.parametrize(
+    ("report_id", "exclusions"),
+    [
+        ("RN-540", set()),  # ".No significant thecal sac or nerve root compression": the full stop hid the "No"
+        ("RN-426", {"nerve_compression"}),  # "largely compressing (Lt) thecal sca and exit nerve root"
+        ("RN-504", {"nerve_compression"}),  # "compressing the thecal sac and Lt (S1) exit nerve root"
+        ("RN-546", {"nerve_compression"}),  # "mild cpmpressing thecal sac and nervce roots"
+        ("RN-146", set()),  # "encroaching exit nerve canal": a canal, not a root
+        ("RN-268", set()),  # "compressing the Lt sided nerves canals"
+        ("RN-447", {"fusion", "fracture", "nerve_compression"}),  # screws "at lower dorsal and upper lumbar spines"
+        ("RN-484", set()),  # "infective ... sacroiliitis" in the HIP JOINT & SIJ MRI part, not the lumbar one
+    ],
+)
+def test_exclusions_in_real_notes_taught_by_exams(notes_results, report_id, exclusions):
+    found = {name for name, value in notes_results[report_id].exclusions.items() if value}
+    assert found == exclusions
+
+
+@pytest.fixture(scope="module")
+def mtsamples():
+    return load("mtsamples.csv", "", "transcription")
+
+
+@pytest.mark.parametrize(
+    ("row", "kind", "exclusions"),
+    [
+        ("1971", "operative_note", set()),  # "potential risks ... including ... infection": consent
+        ("3121", "clinical_note", set()),  # "DIFFERENTIAL DIAGNOSIS: , Veno-occlusive crisis, and diskitis."
+        ("1646", "clinical_note", set()),  # "a cervical myelopathy from prior cord compression"
+        ("1559", "clinical_note", {"nerve_compression"}),  # "MRI Brain ... leptomeningeal enhancement in both brain"
+        ("1754", "clinical_note", set()),  # a radiotherapy template: "controlling tumor"
+        ("1722", "clinical_note", set()),
+        ("2499", "clinical_note", set()),  # "Mr. ABC": not an MR exam
+        ("4802", "clinical_note", set()),  # an exercise stress test: "S1" and "S2" are heart sounds
+        ("1236", "operative_note", {"fusion"}),  # anterior lumbar fusion, L4-L5, L5-S1
+        ("1672", "lumbar ct", set()),  # EXAM: , Lumbar spine CT without contrast.
+    ],
+)
+def test_real_mtsamples_notes_taught_by_exams(analyzer, mtsamples, row, kind, exclusions):
+    result = process_texts(analyzer, [mtsamples[row]])[0]
+    assert result.exam.kind == kind
+    assert {name for name, value in result.exclusions.items() if value} == exclusions
