@@ -28,7 +28,17 @@ import pandas as pd
 from .errors import InputError, ModicError
 from .io import read_records
 from .outputs import cell, database, load_csv
-from .schema import CANDIDATE, MODIC, MODIC_TYPES, NOT_CANDIDATE, PATIENT_STATUSES, level_sort_key
+from .schema import (
+    CANDIDATE,
+    MODIC,
+    MODIC_TYPES,
+    NOT_CANDIDATE,
+    PATIENT_STATUSES,
+    STATUS_OK,
+    exam_kind,
+    kind_label,
+    level_sort_key,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -373,6 +383,7 @@ class Patient:
     criteria: str = ""
     site: str = UNKNOWN
     provider: str = UNKNOWN
+    set_aside: tuple[str, ...] = ()  # reports that could not be the index (not a lumbar MRI)
 
     @property
     def month(self) -> str:
@@ -419,6 +430,7 @@ def load_patients(out_dir: Path) -> list[Patient]:
                 r["qualifying_levels"],
                 r["evidence"],
                 r.get("criteria", ""),
+                set_aside=tuple(x for x in r.get("set_aside", "").split(";") if x),
             )  # fmt: skip
         )
     return patients
@@ -739,6 +751,37 @@ def modic_prevalence(patients: list[Patient], findings: dict[str, list[dict]]) -
     return out
 
 
+EXAM_READ = ("report_id", "patient_id", "status", "exam_modality", "exam_region", "document_type", "exam_source")
+
+
+def reports_by_exam(out_dir: Path, patients: list[Patient]) -> list[dict[str, object]]:
+    """The reports of the extraction per exam kind: how many, of how many patients, how many were a
+    patient's index MRI and how many were set aside as not a lumbar MRI, most common kind first."""
+    frame = _read_csv(Path(out_dir) / "reports.csv", EXAM_READ, f"run `modic extract ... --out {out_dir}` again")
+    index = {p.index_report_id for p in patients if p.index_report_id}
+    aside = {rid for p in patients for rid in p.set_aside}
+    kinds: dict[tuple[str, str, str], dict[str, object]] = {}
+    for r in frame.to_dict("records"):
+        key = (r["exam_modality"], r["exam_region"], r["document_type"])
+        row = kinds.setdefault(
+            key,
+            {"exam_kind": kind_label(exam_kind(*key)), "exam_modality": key[0], "exam_region": key[1],
+             "document_type": key[2], "reports": 0, "patients": set(), "ok_reports": 0, "index_reports": 0,
+             "set_aside_reports": 0, "from_exam_column": 0},
+        )  # fmt: skip
+        row["reports"] += 1
+        if r["patient_id"]:
+            row["patients"].add(r["patient_id"])
+        row["ok_reports"] += r["status"] == STATUS_OK
+        row["index_reports"] += r["report_id"] in index
+        row["set_aside_reports"] += r["report_id"] in aside
+        row["from_exam_column"] += r["exam_source"] == "column"
+    rows = sorted(kinds.values(), key=lambda r: (-r["reports"], r["exam_kind"]))
+    for row in rows:
+        row["patients"] = len(row["patients"])
+    return rows
+
+
 def unmatched_rows(table: ReferralTable, known: set[str]) -> list[dict[str, object]]:
     return [
         {
@@ -786,6 +829,11 @@ TABLE_TYPES: dict[str, dict[str, str]] = {
     "unmatched_referrals": {
         "source_row": "VARCHAR", "patient_id": "VARCHAR", "referral_date": "DATE", "referral_date_text": "VARCHAR",
         "referred_to": "VARCHAR", "procedure": "VARCHAR", "site": "VARCHAR", "provider": "VARCHAR",
+    },
+    "reports_by_exam": {
+        "exam_kind": "VARCHAR", "exam_modality": "VARCHAR", "exam_region": "VARCHAR", "document_type": "VARCHAR",
+        "reports": "BIGINT", "patients": "BIGINT", "ok_reports": "BIGINT", "index_reports": "BIGINT",
+        "set_aside_reports": "BIGINT", "from_exam_column": "BIGINT",
     },
 }  # fmt: skip
 DB_NAME = "audit.duckdb"
@@ -865,6 +913,7 @@ def run_audit(
         "days_to_referral": days_to_referral(audits, window_days),
         "modic_prevalence": modic_prevalence(patients, findings),
         "unmatched_referrals": unmatched_rows(table, known),
+        "reports_by_exam": reports_by_exam(source_dir, patients),
     }
     unmatched = Counter(
         r.referred_to for r in table.referrals if r.referred_to and rules.destination(r.referred_to) is None

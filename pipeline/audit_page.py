@@ -558,6 +558,25 @@ def _unmatched_table(audit: Audit) -> str:
     return _table(headers, rows, "Every referral row belongs to a patient of patients.csv.")
 
 
+def _exams_table(audit: Audit) -> str:
+    rows = [
+        [
+            f"<strong>{_e(r['exam_kind'])}</strong>",
+            _e(r["reports"]),
+            _e(r["patients"]),
+            _e(r["index_reports"]),
+            _e(r["set_aside_reports"]),
+            _e(r["from_exam_column"]),
+        ]
+        for r in audit.tables["reports_by_exam"]
+    ]
+    headers = [
+        ("Exam kind", ""), ("Reports", "num"), ("Patients", "num"), ("Index MRI of a patient", "num"),
+        ("Set aside (not a lumbar MRI)", "num"), ("Kind from the exam column", "num"),
+    ]  # fmt: skip
+    return _table(headers, rows, "No reports.")
+
+
 def _notes(audit: Audit) -> str:
     parts = [
         f"<p>{audit.n_rows} rows read from the referral table: {audit.n_referrals} referrals or procedures, "
@@ -580,7 +599,8 @@ def _notes(audit: Audit) -> str:
     others = ", ".join(d.label for d in audit.rules.destinations if d.kind != "specialist")
     w = audit.window_days
     defs = [
-        ("Index MRI", "the patient's most recent usable report, as in patients.csv (index_report_date)."),
+        ("Index MRI", "the patient's most recent lumbar MRI with status ok (the index exams of the criteria "
+         "profile), as in patients.csv (index_report_date); reports of other exams are set aside."),
         ("Specialist referral", f"a referral to {specialists}, or a BVNA procedure; not: {others}."),
         ("Within the window", f"0 to {w} days after the index MRI, both ends included."),
         ("BVNA procedure", f"a procedure matching {', '.join(audit.rules.bvna)}, not dated before the index MRI."),
@@ -659,6 +679,12 @@ one while the patient's review is pending. Rows dated before the index MRI are l
 <section id="by-provider">
 <h2>By provider</h2>
 {_group_table(audit, "by_provider", "provider")}
+</section>
+<section id="exams">
+<h2>Reports by exam kind ({sum(r["reports"] for r in audit.tables["reports_by_exam"]):,})</h2>
+<p class="note">Every report of the extraction, by the exam kind read from its exam column or its text. Only
+lumbar MRIs can be a patient's index MRI; the others are set aside, and patients.csv names them.</p>
+{_exams_table(audit)}
 </section>
 <section id="unmatched">
 <h2>Referrals for patients not in patients.csv ({len(audit.tables["unmatched_referrals"])})</h2>

@@ -102,7 +102,8 @@ EXTRACT_OPTIONS = [
         "--exam-col",
         default=None,
         help="Column naming each report's exam (a procedure name such as 'MRI L-SPINE W/O CONTRAST', or a CPT "
-        "code such as 72148) [default: none; the exam is read from the report text]. Empty values are read from the text.",
+        "code such as 72148) [default: none; the exam is read from the report text]. Empty values are read from "
+        "the text.",
     ),
     click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input."),
     click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1), help="Reports per chunk."),

@@ -34,7 +34,11 @@ GOLD_KEYS = ("report_id", "report_text", "gold")
 
 #: The exam a gold report is taken to be when its labels do not say (gold files written before exams).
 LUMBAR_MRI = {"modality": "mri", "region": "lumbar", "document_type": IMAGING_REPORT}
-_EXAM_VALUES = {"modality": (*MODALITIES, UNKNOWN), "region": (*REGIONS, UNKNOWN), "document_type": (*DOCUMENT_TYPES, UNKNOWN)}
+_EXAM_VALUES = {
+    "modality": (*MODALITIES, UNKNOWN),
+    "region": (*REGIONS, UNKNOWN),
+    "document_type": (*DOCUMENT_TYPES, UNKNOWN),
+}
 
 
 def load_gold(paths: Path | list[Path], split: str = "all") -> list[dict]:
@@ -267,12 +271,9 @@ def gold_imaging(gold_reports: list[dict]) -> list[ImagingReport]:
         g = item["gold"]
         e = gold_exam(item)
         exam = Exam(e["modality"], e["region"], e["document_type"])
-
-        def labelled(level: str, finding: str, modic_type: str, uncertain: bool) -> ImagingFinding:
-            return ImagingFinding(level, finding, modic_type, uncertain, "gold label", exam.place(level, "", 0)[1])
-
-        findings = [labelled(m["level"], MODIC, m["type"], m["uncertain"]) for m in g["modic"]]
-        findings += [labelled(x["level"], x["finding"], "", False) for x in g["endplate"]]
+        labels = [(m["level"], MODIC, m["type"], m["uncertain"]) for m in g["modic"]]
+        labels += [(x["level"], x["finding"], "", False) for x in g["endplate"]]
+        findings = [ImagingFinding(*label, "gold label", exam.place(label[0], "", 0)[1]) for label in labels]
         exclusions = {name: bool(g["exclusions"].get(name)) for name in EXCLUSIONS}
         out.append(
             ImagingReport(
@@ -313,7 +314,8 @@ class StatusAgreement:
         if self.kept is not None:
             kept, of = self.kept
             out += (
-                f"\nmixed extract ({criteria}): {kept}/{of} patients with a lumbar MRI keep the status and index report "
+                f"\nmixed extract ({criteria}): {kept}/{of} patients with a lumbar MRI keep the status and index "
+                "report "
                 f"their lumbar MRIs alone give them ({kept / of if of else 1:.1%})"
             )
         return out
@@ -357,8 +359,8 @@ def _kept(
 ) -> tuple[int, int] | None:
     """Flag the patients again from their lumbar MRIs alone (by the gold exam labels) and count those
     whose status and index report the whole extract leaves as they are."""
-    lumbar = [criteria.index.accepts(**{k: gold_exam(item)[k] for k in ("modality", "region", "document_type")})
-              for item in gold_reports]
+    parts = ("modality", "region", "document_type")
+    lumbar = [criteria.index.accepts(**{k: gold_exam(item)[k] for k in parts}) for item in gold_reports]
     if all(lumbar):
         return None
     alone = {r.patient_id: r for r in flag([r for r, keep in zip(imaging, lumbar) if keep], table, criteria)}

@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RuleError
-from .schema import DOCUMENT_TYPES, EXAM_SOURCES, IMAGING_REPORT, LUMBAR_REGIONS, MODALITIES, REGIONS, UNKNOWN, exam_kind
+from .schema import (
+    DOCUMENT_TYPES,
+    EXAM_SOURCES,
+    IMAGING_REPORT,
+    LUMBAR_REGIONS,
+    MODALITIES,
+    REGIONS,
+    UNKNOWN,
+    exam_kind,
+)
 from .textscan import first_letter_scan, top_alternatives
 
 EXAM_FILE = "exam_rules.json"
@@ -54,7 +63,9 @@ _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _LINE_BREAK = re.compile(r"\n")
 # An exam header's text runs to the end of its line, a full stop and comma (MTSamples' ".,"), or
 # the next run-together header (",HISTORY:").
-_HEADER_VALUE = re.compile(r"\s*[:\-]\s*,?\s*([^\n]{0,%d}?)\s*(?=\n|\.,|,\s*[a-z][a-z /&()-]{1,40}:|$)" % TITLE_MAX_CHARS)
+_HEADER_VALUE = re.compile(
+    rf"\s*[:\-]\s*,?\s*([^\n]{{0,{TITLE_MAX_CHARS}}}?)\s*(?=\n|\.,|,\s*[a-z][a-z /&()-]{{1,40}}:|$)"
+)
 _CODE = re.compile(r"\s*(\d{5})(?!\d)")
 # The end of a line's first phrase: a full stop or a spaced dash.
 _PHRASE_END = re.compile(r"\.(?:\s|$)|\s[-\u2013]\s")
@@ -93,9 +104,9 @@ class Exam:
         lumbar), else a site word next to it ("hip fracture"), else the part or report it sits in.
         A finding at a lumbar level counts in any document (an L3 metastasis on an abdominal CT); a
         thoracic level counts on an exam of the lumbar spine, which shows the lower thoracic levels; a
-        level-less finding counts in a part or report about the lumbar spine, or in an imaging report
-        or a document whose region could not be told (a note must say it is about the low back). Nothing else counts: a cervical root compression, a hip
-        fracture, a urinary infection in a clinical note.
+        level-less finding counts in a part or report about the lumbar spine, or in an imaging report or
+        a document whose region could not be told (a note must say it is about the low back). Nothing
+        else counts: a cervical root compression, a hip fracture, a urinary infection in a clinical note.
         """
         context = self.region_at(offset)
         by_level = level_region(level)
@@ -131,7 +142,9 @@ def combine_regions(regions: Iterable[str]) -> str:
     found = set(ordered)
     spine = set()
     for r in found:
-        spine |= {"thoracolumbar": {"thoracic", "lumbar"}, "whole_spine": {"cervical", "thoracic", "lumbar"}}.get(r, {r})
+        spine |= {"thoracolumbar": {"thoracic", "lumbar"}, "whole_spine": {"cervical", "thoracic", "lumbar"}}.get(
+            r, {r}
+        )
     if {"cervical", "thoracic", "lumbar"} <= spine:
         return "whole_spine"
     if {"thoracic", "lumbar"} <= spine:
@@ -160,9 +173,13 @@ class _Scan:
             try:
                 re.compile(term)
             except re.error as exc:
-                raise RuleError(f"{path}: {kind} {value!r}: {term!r} is not a valid regular expression: {exc}") from None
+                raise RuleError(
+                    f"{path}: {kind} {value!r}: {term!r} is not a valid regular expression: {exc}"
+                ) from None
             if re.search(r"(?<!\\)[A-Z]", term):
-                raise RuleError(f"{path}: {kind} {value!r}: write {term!r} in lower case (it is matched on lower-cased text)")
+                raise RuleError(
+                    f"{path}: {kind} {value!r}: write {term!r} in lower case (it is matched on lower-cased text)"
+                )
             if term not in index:
                 index[term] = len(roles)
                 roles.append([])
@@ -278,9 +295,16 @@ def load_exam_rules(path: Path) -> ExamRules:
         if not isinstance(levels.get(region), str):
             raise RuleError(f"{path}: levels.{region}: expected a regular expression string")
         body.append((levels[region], "level", region))
-    body += [(t, "finding", "") for t in _terms(path, "imaging_findings.terms", _obj(path, data, "imaging_findings").get("terms"))]
-    titles += [(t, "header", "") for t in _terms(path, "exam_headers.terms", _obj(path, data, "exam_headers").get("terms"))]
-    titles += [(t, "end", "") for t in _terms(path, "segment_ends.terms", _obj(path, data, "segment_ends").get("terms"))]
+    body += [
+        (t, "finding", "")
+        for t in _terms(path, "imaging_findings.terms", _obj(path, data, "imaging_findings").get("terms"))
+    ]
+    titles += [
+        (t, "header", "") for t in _terms(path, "exam_headers.terms", _obj(path, data, "exam_headers").get("terms"))
+    ]
+    titles += [
+        (t, "end", "") for t in _terms(path, "segment_ends.terms", _obj(path, data, "segment_ends").get("terms"))
+    ]
 
     filler = _terms(path, "filler.words", _obj(path, data, "filler").get("words"))
     assumed = _obj(path, data, "assumed_modality")
@@ -353,7 +377,9 @@ class ExamDetector:
         if len(lowered) != len(value):
             lowered = value.casefold()[: len(value)].ljust(len(value))
         title = self._title(lowered, 0, len(lowered), strict=False)
-        documents = [self.rules.column_documents.roles[n][0][1] for _, _, n in self.rules.column_documents.find(lowered)]
+        documents = [
+            self.rules.column_documents.roles[n][0][1] for _, _, n in self.rules.column_documents.find(lowered)
+        ]
         shown = f"column {value[:60]!r}"
         regions = combine_regions(title.regions) if title and title.regions else ""
         if documents:  # a procedure or a note, even when it names a modality ("CT GUIDED BIOPSY")
@@ -489,7 +515,9 @@ class ExamDetector:
                 headers.append(_Title(line_start, head_end, [], [], True))
         region_headers = [h for h in headers if h.regions]
         parts: list[tuple[int, int, str]] = []
-        if len(region_headers) > 1 or (region_headers and title is not None and set(region_headers[0].regions) != set(title.regions)):
+        if len(region_headers) > 1 or (
+            region_headers and title is not None and set(region_headers[0].regions) != set(title.regions)
+        ):
             for i, h in enumerate(headers):
                 if not h.regions:
                     continue
@@ -589,7 +617,12 @@ class _Votes:
             combined = [r for r in ("cervical", "thoracic", "lumbar") if spine[r] >= COMBINE_MIN]
             if len(combined) > 1 and "lumbar" in combined:
                 best = combine_regions(combined)
-        words = [w for r in (best, "cervical", "thoracic", "lumbar") for kind in ("level", "region") for w in self.words.get((kind, r), ())]
+        words = [
+            w
+            for r in (best, "cervical", "thoracic", "lumbar")
+            for kind in ("level", "region")
+            for w in self.words.get((kind, r), ())
+        ]
         return best, list(dict.fromkeys(words))
 
     def any_modality(self) -> bool:

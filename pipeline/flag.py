@@ -80,6 +80,7 @@ class PatientResult:
     criteria: str
     index_report_id: str = ""
     index_report_date: dt.date | None = None
+    set_aside: list[str] = field(default_factory=list)  # reports that could not be the index, newest first
     qualifying_levels: str = ""
     assessment: Assessment | None = None
     lbp_duration_months: float | None = None
@@ -95,6 +96,7 @@ class PatientResult:
             "criteria": self.criteria,
             "index_report_id": self.index_report_id,
             "index_report_date": self.index_report_date,
+            "set_aside": ";".join(self.set_aside),
             "qualifying_levels": self.qualifying_levels,
             "assessment_date": a.assessment_date if a else None,
             "lbp_duration_months": _round(self.lbp_duration_months),
@@ -303,6 +305,7 @@ def _index_candidates(
         reasons.add("index_exam_unknown", "review")
         result.notes.append("no report is known to be a lumbar MRI: the latest report of unknown kind is the index")
     aside = sorted((r for r in usable if r not in accepted), key=_latest, reverse=True)
+    result.set_aside = [r.report_id for r in aside]
     if aside:
         what = "not a lumbar MRI" if accepted else "none a lumbar MRI"
         named = ", ".join(r.named() for r in aside[:MAX_NAMED])

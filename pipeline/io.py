@@ -209,7 +209,9 @@ class ReportSource:
     def _ids(self) -> Iterator[str]:
         if self.format == "txt":
             if self.columns.exam:
-                raise InputError(f"{self.path}: --exam-col needs a table (CSV, Parquet or JSONL), not a folder of .txt files")
+                raise InputError(
+                    f"{self.path}: --exam-col needs a table (CSV, Parquet or JSONL), not a folder of .txt files"
+                )
             files = self._txt_files()
             if not files:
                 raise InputError(f"{self.path}: folder holds no .txt files")

@@ -31,6 +31,7 @@ from .schema import (
     STATUS_EMPTY,
     STATUS_ERROR,
     STATUS_OK,
+    kind_label,
 )
 from .symptoms import read_symptoms
 
@@ -147,23 +148,6 @@ class ExtractSummary:
         """ "2,311 lumbar MRI, 120 cervical MRI, 88 lumbar CT, 31 operative notes", most common first."""
         ordered = sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
         return ", ".join(f"{n:,} {kind_label(kind, n)}" for kind, n in ordered)
-
-
-def kind_label(kind: str, n: int = 1) -> str:
-    """An exam kind for people: "lumbar mri" -> "lumbar MRI", "operative_note" -> "operative note(s)"."""
-    if kind in ("operative_note", "clinical_note"):
-        return kind.replace("_", " ") + ("s" if n != 1 else "")
-    if kind == "unknown":
-        return "of unknown kind"
-    region, _, modality = kind.partition(" ")
-    shown = {"mri": "MRI", "ct": "CT", "nuclear_medicine": "nuclear medicine"}.get(modality, modality)
-    if region == "unknown" and modality == "unknown":
-        return "imaging of unknown region and modality"
-    if modality == "unknown":
-        return f"{region.replace('_', ' ')} imaging of unknown modality"
-    if region == "unknown":
-        return f"{shown} of unknown region"
-    return f"{region.replace('_', ' ')} {shown}"
 
 
 def extract(

@@ -63,7 +63,8 @@ def _gold(gold: Path) -> list[dict]:
 
 def _is_lumbar_mri(item: dict) -> bool:
     exam = item["gold"].get("exam") or {"modality": "mri", "region": "lumbar", "document_type": "imaging_report"}
-    return exam["modality"] == "mri" and exam["region"] in LUMBAR_MRI_REGIONS and exam["document_type"] == "imaging_report"
+    kind = (exam["modality"], exam["document_type"])
+    return kind == ("mri", "imaging_report") and exam["region"] in LUMBAR_MRI_REGIONS
 
 
 def write_reports_csv(golds: tuple[Path, ...] = GOLD_FILES, out: Path = SAMPLES / "reports.csv") -> int:
@@ -73,7 +74,8 @@ def write_reports_csv(golds: tuple[Path, ...] = GOLD_FILES, out: Path = SAMPLES 
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["report_id", "patient_id", "report_date", "exam_name", "report_text"])
         for r in rows:
-            writer.writerow([r["report_id"], r["patient_id"], r["report_date"], r.get("exam_name", ""), r["report_text"]])
+            exam = r.get("exam_name", "")
+            writer.writerow([r["report_id"], r["patient_id"], r["report_date"], exam, r["report_text"]])
     return len(rows)
 
 

@@ -66,6 +66,23 @@ def exam_kind(modality: str, region: str, document_type: str) -> str:
     """ "lumbar mri" for an imaging report, else the document type ("operative_note", "unknown")."""
     return f"{region} {modality}" if document_type == IMAGING_REPORT else document_type
 
+
+def kind_label(kind: str, n: int = 1) -> str:
+    """An exam kind for people: "lumbar mri" -> "lumbar MRI", "operative_note" -> "operative note(s)"."""
+    if kind in ("operative_note", "clinical_note"):
+        return kind.replace("_", " ") + ("s" if n != 1 else "")
+    if kind == UNKNOWN:
+        return "of unknown kind"
+    region, _, modality = kind.partition(" ")
+    shown = {"mri": "MRI", "ct": "CT", "nuclear_medicine": "nuclear medicine"}.get(modality, modality)
+    if region == UNKNOWN and modality == UNKNOWN:
+        return "imaging of unknown region and modality"
+    if modality == UNKNOWN:
+        return f"{region.replace('_', ' ')} imaging of unknown modality"
+    if region == UNKNOWN:
+        return f"{shown} of unknown region"
+    return f"{region.replace('_', ' ')} {shown}"
+
 ID_COLUMNS = ("report_id", "patient_id", "report_date")
 
 MENTION_COLUMNS = (
@@ -145,6 +162,7 @@ PATIENT_COLUMNS = (
     "criteria",
     "index_report_id",
     "index_report_date",
+    "set_aside",
     "qualifying_levels",
     "assessment_date",
     "lbp_duration_months",

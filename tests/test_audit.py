@@ -35,7 +35,7 @@ from pipeline.audit import (
 from pipeline.errors import InputError
 from pipeline.sample_referrals import COLUMNS as SAMPLE_COLUMNS
 from pipeline.sample_referrals import build_rows
-from pipeline.schema import FINDING_COLUMNS, PATIENT_COLUMNS, PATIENT_TRAILING_COLUMNS
+from pipeline.schema import FINDING_COLUMNS, PATIENT_COLUMNS, PATIENT_TRAILING_COLUMNS, REPORT_COLUMNS
 
 from .conftest import PATTERNS, SAMPLES
 from .test_cli import assert_clean_error, invoke, read
@@ -426,7 +426,8 @@ def test_parquet_and_jsonl_referrals(tmp_path):
 
 
 def flag_dir(folder, patients, findings=()):
-    """A folder as `modic flag` leaves it: patients.csv (+ findings.csv) with the real column names."""
+    """A folder as `modic flag` leaves it: patients.csv, findings.csv and reports.csv (each patient's index
+    report, a lumbar MRI) with the real column names."""
     folder.mkdir(exist_ok=True)
     columns = [*PATIENT_COLUMNS, *PATIENT_TRAILING_COLUMNS]
     with open(folder / "patients.csv", "w", encoding="utf-8", newline="") as fh:
@@ -437,6 +438,16 @@ def flag_dir(folder, patients, findings=()):
         w = csv.DictWriter(fh, fieldnames=FINDING_COLUMNS, restval="")
         w.writeheader()
         w.writerows(findings)
+    lumbar_mri = {"status": "ok", "exam_modality": "mri", "exam_region": "lumbar", "document_type": "imaging_report",
+                  "exam_source": "text"}  # fmt: skip
+    with open(folder / "reports.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS, restval="")
+        w.writeheader()
+        w.writerows(
+            {"report_id": p["index_report_id"], "patient_id": p["patient_id"], **lumbar_mri}
+            for p in patients
+            if p.get("index_report_id")
+        )
     return folder
 
 

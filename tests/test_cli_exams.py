@@ -35,7 +35,9 @@ def mixed(tmp_path):
     symptoms = tmp_path / "symptoms.csv"
     with open(symptoms, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain"])
+        w.writerow(
+            ["patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain"]
+        )
         w.writerows(SYMPTOMS)
     return src, symptoms
 
@@ -110,7 +112,9 @@ def test_exam_column_needs_a_table(tmp_path):
     folder = tmp_path / "txt"
     folder.mkdir()
     (folder / "R1.txt").write_text("MRI lumbar spine.", encoding="utf-8")
-    assert_clean_error(invoke("extract", folder, "--out", tmp_path / "o", "--exam-col", "x"), "--exam-col needs a table")
+    assert_clean_error(
+        invoke("extract", folder, "--out", tmp_path / "o", "--exam-col", "x"), "--exam-col needs a table"
+    )
 
 
 def test_flag_refuses_a_folder_written_before_exams(tmp_path, mixed):
@@ -162,7 +166,9 @@ def test_evaluate_refuses_a_report_id_in_two_gold_files_and_a_bad_exam_label(tmp
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text(json.dumps(item) + "\n", encoding="utf-8")
     b.write_text(json.dumps(item) + "\n", encoding="utf-8")
-    assert_clean_error(invoke("evaluate", a, b, "--out", tmp_path / "d.csv"), "b.jsonl line 1", "'R1'", "a.jsonl line 1")
+    assert_clean_error(
+        invoke("evaluate", a, b, "--out", tmp_path / "d.csv"), "b.jsonl line 1", "'R1'", "a.jsonl line 1"
+    )
     item["gold"]["exam"]["region"] = "lumbar spine"
     a.write_text(json.dumps(item) + "\n", encoding="utf-8")
     assert_clean_error(invoke("evaluate", a, "--out", tmp_path / "d.csv"), "a.jsonl line 1", "gold.exam.region")
@@ -175,3 +181,24 @@ def test_bundled_samples_are_a_mixed_extract(tmp_path):
     assert result.exit_code == 0, result.output
     kinds = next(line for line in result.output.splitlines() if " reports: " in line and "MRI" in line)
     assert "lumbar MRI" in kinds and "cervical MRI" in kinds and "operative notes" in kinds
+
+
+def test_audit_counts_reports_by_exam_kind(tmp_path, mixed):
+    src, symptoms = mixed
+    out = tmp_path / "out"
+    assert invoke("run", src, "--symptoms", symptoms, "--out", out, "--quiet").exit_code == 0
+    refs = write_csv(
+        tmp_path / "refs.csv", [("P1", "2024-02-01", "Spine surgery")], ("patient_id", "referral_date", "referred_to")
+    )
+    result = invoke("audit", out, "--referrals", refs, "--out", tmp_path / "audit", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = {r["exam_kind"]: r for r in read(tmp_path / "audit", "reports_by_exam")}
+    assert list(rows) == ["cervical MRI", "lumbar MRI", "brain MRI"]
+    got = {k: (r["reports"], r["patients"], r["index_reports"], r["set_aside_reports"]) for k, r in rows.items()}
+    assert got == {
+        "cervical MRI": ("2", "2", "0", "2"),
+        "lumbar MRI": ("2", "2", "2", "0"),
+        "brain MRI": ("1", "1", "0", "1"),
+    }
+    page = (tmp_path / "audit" / "audit.html").read_text(encoding="utf-8")
+    assert "Reports by exam kind (5)" in page and "Set aside (not a lumbar MRI)" in page

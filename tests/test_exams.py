@@ -38,13 +38,20 @@ def detector():
         ("C.SPINE MRI : \nDisc bulge at C5/C6.\nLSS MRI : \nDisc bulge at L4/L5.", "lumbar mri"),
         ("L4/5: disc bulge indenting the thecal sac. L5/S1: Modic type II changes.", "lumbar mri"),
         ("No evidence of disc herniation.\nNo significant thecal sac or nerve root compression noted.", "lumbar mri"),
-        ("D SPINE MRI\nNormal bony alignment.\nNo significant spinal cord or nerve root compression noted.", "thoracic mri"),
+        (
+            "D SPINE MRI\nNormal bony alignment.\nNo significant spinal cord or nerve root compression noted.",
+            "thoracic mri",
+        ),
         # untitled other exams: anatomy and sequence or window words
         ("No acute intracranial haemorrhage. Periventricular white matter FLAIR hyperintensities.", "brain mri"),
         ("Medial meniscus: complex tear of the posterior horn with bone marrow oedema.", "other_joint mri"),
-        ("Liver, spleen and pancreas unremarkable. Perinephric stranding around the right kidney.", "abdomen_pelvis ct"),
         (
-            "Mild levoscoliosis of the lumbar spine. Disc space narrowing at L4-L5 and L5-S1. Bowel gas pattern normal.",
+            "Liver, spleen and pancreas unremarkable. Perinephric stranding around the right kidney.",
+            "abdomen_pelvis ct",
+        ),
+        (
+            "Mild levoscoliosis of the lumbar spine. Disc space narrowing at L4-L5 and L5-S1. "
+            "Bowel gas pattern normal.",
             "lumbar radiograph",
         ),
         # CT and radiographs naming MRI words are not MRIs
@@ -73,7 +80,11 @@ def detector():
             "Pain clinic\nS: axial LBP for 1 year.\nO: tender at L5-S1.\nA: Modic 1 L5-S1 on MRI.\nP: refer for BVNA.",
             "clinical_note",
         ),
-        ("CHIEF COMPLAINT: Low back pain.\nHISTORY OF PRESENT ILLNESS: 54-year-old man.\nPHYSICAL EXAM: SLR negative.", "clinical_note"),
+        (
+            "CHIEF COMPLAINT: Low back pain.\nHISTORY OF PRESENT ILLNESS: 54-year-old man.\n"
+            "PHYSICAL EXAM: SLR negative.",
+            "clinical_note",
+        ),
         # heart sounds are not vertebrae, "Mr" is not MR
         ("GENERAL APPEARANCE: well.\nVITAL SIGNS: normal.\nHEART: S1 and S2 normal, no murmur.", "clinical_note"),
         ("", "unknown"),
@@ -171,7 +182,8 @@ def test_where_a_finding_is_and_whether_it_counts(exam, level, site, expected):
 
 
 @pytest.mark.parametrize(
-    ("level", "region"), [("C7-T1", "cervical"), ("T11-T12", "thoracic"), ("T12-L1", "lumbar"), ("L5-S1", "lumbar"), ("", "")]
+    ("level", "region"),
+    [("C7-T1", "cervical"), ("T11-T12", "thoracic"), ("T12-L1", "lumbar"), ("L5-S1", "lumbar"), ("", "")],
 )
 def test_level_region(level, region):
     assert level_region(level) == region

@@ -19,7 +19,10 @@ def default():
     return load("default", PATTERNS)
 
 
-def report(*findings, exclusions=(), date=MRI, status="ok", rid="R1", order=0, exam=("mri", "lumbar", "imaging_report")):
+LUMBAR_MRI = ("mri", "lumbar", "imaging_report")
+
+
+def report(*findings, exclusions=(), date=MRI, status="ok", rid="R1", order=0, exam=LUMBAR_MRI):
     """A report of patient P1: a lumbar MRI unless `exam` (modality, region, document type) says otherwise."""
     flags = {n: n in exclusions for n in EXCLUSIONS}
     return ImagingReport(rid, "P1", date, status, order, flags, list(findings), *exam)

@@ -396,17 +396,22 @@ def synthetic_folder(folder, n, seed=11):
             text = f"FINDINGS: Alignment normal. {phrase} at {level}. No nerve root compression. " * 3
             start = text.index(phrase)
             texts.append((rid, text))
-            flags = ("false", "false", "false", "false", "true")
-            mentions.append((rid, pid, date, "modic", mtype, level, "findings", *flags, phrase, "",
+            flags = ("false", "false", "false", "false", "false", "true")
+            mentions.append((rid, pid, date, "modic", mtype, level, "lumbar", "true", "findings", *flags, phrase, "",
                              start, start + len(phrase)))  # fmt: skip
             neg = text.index("nerve root compression")
-            mentions.append((rid, pid, date, "nerve_compression", "", "", "findings", "true", "false", "false",
-                             "false", "false", "nerve root compression", "", neg, neg + 22))  # fmt: skip
-            findings.append((rid, pid, date, level, "modic", mtype, "false", "findings", text[:40], start, start + 5))
-            reports.append((rid, pid, date, "ok", "", 2, f"{level}:{mtype}", "true", *["false"] * len(EXCLUSIONS)))
+            mentions.append((rid, pid, date, "nerve_compression", "", "", "lumbar", "true", "findings", "true",
+                             "false", "false", "false", "false", "false", "nerve root compression", "", neg,
+                             neg + 22))  # fmt: skip
+            findings.append((rid, pid, date, level, "lumbar", "true", "modic", mtype, "false", "findings", text[:40],
+                             start, start + 5))  # fmt: skip
+            exam = ("mri", "lumbar", "imaging_report", "text", "title 'MRI LUMBAR SPINE'")
+            reports.append((rid, pid, date, "ok", "", *exam, 2, f"{level}:{mtype}", "true",
+                            *["false"] * len(EXCLUSIONS)))  # fmt: skip
         patients.append({
             "patient_id": pid, "status": status, "reasons": "" if status == "candidate" else "lbp_duration_short",
             "criteria": "default", "index_report_id": f"{pid}-R{n_reports - 1}", "index_report_date": "",
+            "set_aside": "",
             "qualifying_levels": f"{level}:{mtype}", "assessment_date": "", "lbp_duration_months": "",
             "conservative_care_months": "", "radicular_pain": "", "evidence": "", "notes": "",
             "_level": level, "_type": mtype,
@@ -452,4 +457,51 @@ def test_ten_thousand_patients_paginate_and_filter(page, big):
     assert rows(page).count() == 1
     click_into(page, rows(page).first, sub.patient_id.iloc[-1])
     assert page.locator(".rtext .hl").first.is_visible()
+    assert_clean(page)
+
+
+# -- exams: every report's kind, and the reports that did not count --------------------------------
+MIXED = [
+    ("M1", "P9", "2024-01-10", "MRI LUMBAR SPINE\nFINDINGS: Modic type 1 change at L4-5."),
+    ("M2", "P9", "2024-05-02", "MRI CERVICAL SPINE\nFINDINGS: C5-C6 disc compressing the exiting right C6 nerve root."),
+]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mixed")
+    write_csv(tmp / "reports.csv", MIXED)
+    write_csv(
+        tmp / "symptoms.csv",
+        [("P9", "2024-01-12", "24", "12", "no")],
+        header=("patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain"),
+    )
+    out = tmp / "out"
+    result = invoke("run", tmp / "reports.csv", "--symptoms", tmp / "symptoms.csv", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert invoke("review", out).exit_code == 0
+    return out
+
+
+def test_page_data_says_each_reports_kind_and_what_was_set_aside(mixed):
+    data, _, _ = page_data(mixed / "review.html")
+    assert (report_of(data, "M1")["kind"], report_of(data, "M2")["kind"]) == ("lumbar MRI", "cervical MRI")
+    assert report_of(data, "M2")["xe"] == "title 'MRI CERVICAL SPINE'"
+    p9 = patient_of(data, "P9")
+    assert (p9["s"], p9["ir"], p9["aside"]) == ("candidate", "M1", ["M2"])
+
+
+def test_opened_patient_marks_the_report_that_did_not_count(page, mixed):
+    open_page(page, mixed / "review.html", "#patient=P9")
+    page.wait_for_selector("#patient-view:not([hidden]) .pv-bar")
+    index = page.locator("article.report[data-report-id='M1']")
+    aside = page.locator("article.report[data-report-id='M2']")
+    assert "INDEX MRI" in index.locator(".report-head").inner_text()
+    assert "lumbar MRI" in index.locator(".badge.kind").inner_text()
+    assert "is-aside" not in index.get_attribute("class")
+    assert "is-aside" in aside.get_attribute("class")
+    assert "SET ASIDE" in aside.locator(".badge.aside").inner_text()
+    title = aside.locator(".badge.kind").get_attribute("title")
+    assert title == "exam from the report text: title 'MRI CERVICAL SPINE'"
+    assert aside.locator(".rtext .hl").count() >= 1  # its findings are still shown
     assert_clean(page)

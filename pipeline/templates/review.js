@@ -494,12 +494,17 @@
   function renderReport(p, k) {
     var rep = REPORTS[k];
     var isIndex = p.ir && rep.id === p.ir;
-    var card = el("article", "card report" + (isIndex ? " is-index" : ""));
+    var aside = p.aside.indexOf(rep.id) >= 0;
+    var card = el("article", "card report" + (isIndex ? " is-index" : "") + (aside ? " is-aside" : ""));
     card.id = "report-" + k;
     card.setAttribute("data-report-id", rep.id);
     var head = el("div", "report-head");
     add(head, el("span", "rid", rep.id), el("span", "date", rep.d || "no date"));
     if (isIndex) add(head, el("span", "badge index", "INDEX MRI"));
+    var kind = el("span", "badge kind", rep.kind);
+    kind.title = "exam from the " + (rep.xs === "column" ? "exam column" : "report text") + (rep.xe ? ": " + rep.xe : "");
+    add(head, kind);
+    if (aside) add(head, el("span", "badge aside", "SET ASIDE: not a lumbar MRI, did not count"));
     add(head, el("span", "badge r-" + rep.st, rep.st));
     if (rep.msg) add(head, el("span", "msg", rep.msg));
     var facts = el("div", "facts2");

@@ -87,8 +87,10 @@ def main() -> None:
             for d in ev.disagreements:
                 print(f"  {d['report_id']:>10} {d['measure']:<20} {d['kind']:<5} {d['item']:<30} {d['sentence'][:160]}")
     s = exclusions(evaluations)
-    print(f"exclusions, both sets ({args.split}): P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}  "
-          f"(TP {s.tp}, FP {s.fp}, FN {s.fn})")
+    print(
+        f"exclusions, both sets ({args.split}): P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}  "
+        f"(TP {s.tp}, FP {s.fp}, FN {s.fn})"
+    )
 
 
 if __name__ == "__main__":
