@@ -186,7 +186,8 @@ class _Scan:
             if (kind, value) not in roles[index[term]]:
                 roles[index[term]].append((kind, value))
         wrapped = []
-        for term in index:
+        # where terms overlap, the longest is tried first ("skull base to mid-thigh" before "skull")
+        for term in sorted(index, key=lambda t: (-len(t), index[t])):
             end = r"(?![0-9])" if term in digits_end else r"(?![a-z0-9])"
             parts = []
             for alt in top_alternatives(term) or [term]:
@@ -196,7 +197,8 @@ class _Scan:
                 else:
                     parts.append(f"(?<![a-z0-9])(?:{alt}){end}")
             wrapped.append("|".join(parts))
-        self.roles = [tuple(r) for r in roles]
+        order = sorted(index, key=lambda t: (-len(t), index[t]))
+        self.roles = [tuple(roles[index[t]]) for t in order]
         self.pattern, _, numbers = first_letter_scan(wrapped)
         if numbers is None:  # an alternative could not be grouped: name each term's group instead
             self.pattern = re.compile("|".join(f"(?:{w})(?P<_t{i}>)" for i, w in enumerate(wrapped)))
@@ -347,6 +349,7 @@ class _Title:
     regions: list[str]
     modalities: list[str]
     ends_part: bool = False
+    other_words: int = 0  # words that are neither region, modality nor filler
 
 
 class ExamDetector:
@@ -421,7 +424,7 @@ class ExamDetector:
             pos = max(pos, e)
         if strict and other > TITLE_MAX_OTHER_WORDS:
             return None
-        return _Title(start, end, list(dict.fromkeys(regions)), list(dict.fromkeys(modalities)), ends)
+        return _Title(start, end, list(dict.fromkeys(regions)), list(dict.fromkeys(modalities)), ends, other)
 
     def detect(self, text: str, column: str = "") -> Exam:
         """The exam kind of one document."""
@@ -509,7 +512,9 @@ class ExamDetector:
                     headers.append(_Title(line_start, head_end, [], [], True))
                 continue
             spine = [r for r in piece.regions if r in SPINE]
-            if piece.regions and (piece.modalities or spine) and len(piece.regions) <= 3:
+            # "LSS MRI :", "CERVICAL SPINE:", "Lumbar spine" alone; not "2. Lumbar strain, resolved."
+            plain = piece.modalities or head_end < line_end or piece.other_words == 0
+            if piece.regions and (piece.modalities or spine) and len(piece.regions) <= 3 and plain:
                 headers.append(piece)
             elif piece.ends_part and _is_header(lowered, line_start, head_end, line_end):
                 headers.append(_Title(line_start, head_end, [], [], True))
@@ -554,7 +559,7 @@ class ExamDetector:
                 modality, words = votes.modality()
                 if modality != UNKNOWN:
                     evidence.append(f"{modality} words: {', '.join(words[:4])}")
-                elif doc_type == IMAGING and region in rules.assumed_regions and not votes.any_modality():
+                elif doc_type == IMAGING and region in rules.assumed_regions and votes.plain_spine_findings():
                     modality = rules.assumed_modality
                     evidence.append(f"{modality} assumed: no modality named")
         return Exam(
@@ -624,6 +629,18 @@ class _Votes:
             for w in self.words.get((kind, r), ())
         ]
         return best, list(dict.fromkeys(words))
+
+    def plain_spine_findings(self) -> bool:
+        """A report of spine findings and little else (then it may be taken as an MRI): no modality word,
+        note cues of weight 1 at most ("24 y/o" in the clinical details), and spine words at least twice
+        those of any other region (a chest CT that mentions the lumbar MRI is not one)."""
+        notes = sum(self.doc_weight.get("operative_note", {}).values())
+        notes += sum(self.doc_weight.get("clinical_note", {}).values())
+        if self.any_modality() or notes > 1:
+            return False
+        spine = sum(self._count("region", r) + self._count("level", r) for r in ("cervical", "thoracic", "lumbar"))
+        other = max((self._count("region", r) for r in REGIONS if r not in SPINE), default=0)
+        return spine >= 2 * other
 
     def any_modality(self) -> bool:
         return any(self._count("modality", m) for m in MODALITIES)

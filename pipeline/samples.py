@@ -108,20 +108,20 @@ def write_symptoms_csv(golds: tuple[Path, ...] = GOLD_FILES, out: Path = SAMPLES
     """The sample symptom table; returns the row count.
 
     The patients of the first gold file come first, drawn from one seeded generator; patients found
-    only in the later files (who have other exams only, or a whole-spine MRI) come after, from a
-    second one, so adding them leaves every earlier row as it was."""
+    only in the later files (who have other exams only, or a whole-spine MRI) come after, each from a
+    generator seeded with their own id, so adding patients leaves every other row as it was."""
     first = _gold(golds[0])
     everything = [r for gold in golds for r in _gold(gold)]
     known_latest = _latest(first)
     latest = {**_latest(everything), **known_latest}  # a first-file patient keeps the date that file gives
     known = set(known_latest)
-    rngs = {True: random.Random(20261125), False: random.Random(20261203)}
+    first_rng = random.Random(20261125)
     rows = []
     order = sorted(known) + [p for p in DESIGNED if p not in latest] + sorted(set(latest) - known)
     for patient in order:
         if patient in NO_ASSESSMENT:
             continue
-        rng = rngs[patient in known or patient not in latest]
+        rng = first_rng if patient in known or patient not in latest else random.Random(f"20261203-{patient}")
         for days, overrides in DESIGNED.get(patient, [(rng.randint(-60, 20), _plausible(rng))]):
             row = {"patient_id": patient, **OK}
             if days is not None:
