@@ -8,6 +8,7 @@ case and layout. Seeded, so a corpus of N reports is the same on every run.
 from __future__ import annotations
 
 import csv
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +55,11 @@ IMPRESSION = [
 
 
 def sample_reports() -> list[dict[str, str]]:
+    """The bundled lumbar MRI reports (those of gold.jsonl; reports.csv also holds other exams and notes)."""
+    with open(ROOT / "data" / "samples" / "gold.jsonl", encoding="utf-8") as fh:
+        lumbar = {json.loads(line)["report_id"] for line in fh if line.strip()}
     with open(ROOT / "data" / "samples" / "reports.csv", encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+        return [r for r in csv.DictReader(fh) if r["report_id"] in lumbar]
 
 
 def build(n: int, seed: int = 2026) -> Iterator[dict[str, str]]:

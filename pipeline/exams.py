@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +58,10 @@ REGION_HEADER_MAX_CHARS = 60
 #: combine (thoracolumbar, whole spine) only when each has this many.
 BODY_MIN, COMBINE_MIN = 1, 3
 EVIDENCE_MAX = 160
+#: What a title naming a modality and a region weighs for an imaging report against note cues (half
+#: as much with no region): a radiology report may recommend "referral to the pain clinic and
+#: physiotherapy", and a note quoting its MRI on its first line needs more cues than that to be a note.
+TITLE_WEIGHT = 4
 
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _LINE_BREAK = re.compile(r"\n")
@@ -160,9 +164,8 @@ def combine_regions(regions: Iterable[str]) -> str:
 class _Scan:
     """One pass over lower-cased text finding whole-word terms; each term has one or more roles.
 
-    Terms are grouped by first letter (pipeline/textscan.py); each alternative becomes its first
-    character, then "not after a letter or digit", then the rest and "not before a letter or digit"
-    (a digit only, for vertebrae: "L5S1"), so the engine can skip ahead to candidate letters.
+    Terms are grouped by first letter (pipeline/textscan.py) and must start where a word starts
+    and end where it ends ("not before a letter or digit"; a digit only, for vertebrae: "L5S1").
     Terms written the same way share one alternative and all its roles.
     """
 
@@ -187,25 +190,22 @@ class _Scan:
                 roles[index[term]].append((kind, value))
         wrapped = []
         # where terms overlap, the longest is tried first ("skull base to mid-thigh" before "skull")
-        for term in sorted(index, key=lambda t: (-len(t), index[t])):
+        order = sorted(index, key=lambda t: (-len(t), index[t]))
+        for term in order:
             end = r"(?![0-9])" if term in digits_end else r"(?![a-z0-9])"
             parts = []
-            for alt in top_alternatives(term) or [term]:
-                first = alt[:1]
-                if first.isascii() and first.isalnum() and alt[1:2] not in ("*", "+", "?", "{"):
-                    parts.append(f"{first}(?<![a-z0-9].){alt[1:]}{end}")
-                else:
-                    parts.append(f"(?<![a-z0-9])(?:{alt}){end}")
+            for alt in _plain_starts(top_alternatives(term) or [term]):
+                parts.append(f"{alt}{end}")
             wrapped.append("|".join(parts))
-        order = sorted(index, key=lambda t: (-len(t), index[t]))
         self.roles = [tuple(roles[index[t]]) for t in order]
-        self.pattern, _, numbers = first_letter_scan(wrapped)
-        if numbers is None:  # an alternative could not be grouped: name each term's group instead
-            self.pattern = re.compile("|".join(f"(?:{w})(?P<_t{i}>)" for i, w in enumerate(wrapped)))
-            numbers = [-1] * (self.pattern.groups + 1)
-            for name, group in self.pattern.groupindex.items():
-                numbers[group] = int(name[2:])
-        self.numbers = numbers
+        # Grouped by first letter, behind one "not after a letter or digit": the engine tries the
+        # alternatives only where a word can start (four times quicker than checking that in each
+        # alternative). Every alternative ends with an empty group named after its term.
+        grouped, _, _ = first_letter_scan(wrapped)
+        self.pattern = re.compile(f"(?<![a-z0-9])(?:{grouped.pattern})")
+        self.numbers = [-1] * (self.pattern.groups + 1)
+        for name, group in self.pattern.groupindex.items():
+            self.numbers[group] = int(name[2:].split("_")[0])
 
     def find(self, lowered: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, int]]:
         """(start, end, term number) of each term found, in order."""
@@ -220,8 +220,8 @@ class ExamRules:
 
     path: Path
     codes: dict[str, tuple[str, str]]
-    titles: _Scan  # region and modality title words, exam headers, part ends
-    body: _Scan  # body words: modality and region cues, vertebrae, document cues, findings words
+    titles: _Scan  # region and modality title words, exam headers, part ends, and the document cues
+    body: _Scan  # body words: modality and region words, vertebrae, findings words
     filler: frozenset[str]
     minimum: dict[str, int]
     assumed_modality: str
@@ -267,7 +267,7 @@ def load_exam_rules(path: Path) -> ExamRules:
 
     titles: list[tuple[str, str, str]] = []
     body: list[tuple[str, str, str]] = []
-    # document cues first: a header such as "impression:" is a cue before it is a findings word
+    cue_terms: list[tuple[str, str, str]] = []
     minimum: dict[str, int] = {}
     for doc_type, spec in _obj(path, data, "document_types").items():
         if doc_type == "description":
@@ -281,7 +281,7 @@ def load_exam_rules(path: Path) -> ExamRules:
         for cue in cues:
             if not (isinstance(cue, list) and len(cue) == 2 and isinstance(cue[0], str) and isinstance(cue[1], int)):
                 raise RuleError(f"{path}: document_types.{doc_type}: {cue!r}: expected [term, weight]")
-            body.append((cue[0], "doc", f"{doc_type}:{cue[1]}"))
+            cue_terms.append((cue[0], "doc", f"{doc_type}:{cue[1]}"))
     for kind, names in (("modality", MODALITIES), ("region", REGIONS)):
         key = "modalities" if kind == "modality" else "regions"
         for name, spec in _obj(path, data, key).items():
@@ -307,6 +307,8 @@ def load_exam_rules(path: Path) -> ExamRules:
     titles += [
         (t, "end", "") for t in _terms(path, "segment_ends.terms", _obj(path, data, "segment_ends").get("terms"))
     ]
+    not_title = _obj(path, data, "not_title").get("terms")
+    titles += [(t, "not_title", "") for t in _terms(path, "not_title.terms", not_title)]
 
     filler = _terms(path, "filler.words", _obj(path, data, "filler").get("words"))
     assumed = _obj(path, data, "assumed_modality")
@@ -327,7 +329,7 @@ def load_exam_rules(path: Path) -> ExamRules:
     return ExamRules(
         path=path,
         codes=codes,
-        titles=_Scan(path, titles),
+        titles=_Scan(path, titles + cue_terms),
         body=_Scan(path, body, digits_end=level_terms),
         filler=frozenset(w for w in filler if re.fullmatch(r"[a-z][a-z'-]*", w)),
         minimum=minimum,
@@ -335,6 +337,27 @@ def load_exam_rules(path: Path) -> ExamRules:
         assumed_regions=frozenset(regions),
         column_documents=_Scan(path, column_docs),
     )
+
+
+_LEADING_GROUP = re.compile(r"^\(\?:([^()]*)\)(\??)")
+
+
+def _plain_starts(alternatives: list[str]) -> list[str]:
+    """Alternatives that start with a plain character where a leading group allows it:
+    "(?:upper|lower)\\s+lobes?" -> "upper\\s+lobes?", "lower\\s+lobes?"; "(?:bone\\s+)?marrow" -> "bone\\s+marrow",
+    "marrow". (Grouped by first letter, they are several times quicker to search for.)"""
+    out = []
+    for alt in alternatives:
+        m = _LEADING_GROUP.match(alt)
+        inner = top_alternatives(m.group(1)) if m else None
+        if m is None or inner is None:
+            out.append(alt)
+            continue
+        rest = alt[m.end() :]
+        out += [f"{x}{rest}" for x in inner]
+        if m.group(2):
+            out.append(rest)
+    return out
 
 
 # -- detection --------------------------------------------------------------------------------
@@ -385,9 +408,8 @@ class ExamDetector:
         ]
         shown = f"column {value[:60]!r}"
         regions = combine_regions(title.regions) if title and title.regions else ""
-        if documents:  # a procedure or a note, even when it names a modality ("CT GUIDED BIOPSY")
-            doc = "clinical_note" if "clinical_note" in documents else "operative_note"
-            return UNKNOWN, regions, doc, shown
+        if documents:  # a procedure or a note, even when it names a modality ("CT GUIDED BIOPSY"); the first says
+            return UNKNOWN, regions, documents[0], shown
         if title is not None and title.modalities:
             return title.modalities[0], regions, IMAGING, shown
         if title is not None and title.regions:
@@ -396,13 +418,23 @@ class ExamDetector:
 
     # -- the text ----------------------------------------------------------------------------
 
-    def _title(self, lowered: str, start: int, end: int, strict: bool = True) -> _Title | None:
+    def _title(
+        self, lowered: str, start: int, end: int, found: list[tuple[int, int, int]] | None = None, strict: bool = True
+    ) -> _Title | None:
         """What a piece of text names when it reads as a title: region and modality words and filler,
-        with at most TITLE_MAX_OTHER_WORDS other words. None when it does not."""
-        found = self.rules.titles.find(lowered, start, end)
+        with at most TITLE_MAX_OTHER_WORDS other words. None when it does not.
+
+        `found`: the title scan's matches over the whole text, when the caller has them (those inside
+        the piece are used; the piece is not scanned again)."""
+        if found is None:
+            found = self.rules.titles.find(lowered, start, end)
+        else:
+            first = bisect_left(found, (start,))
+            found = [f for f in found[first : bisect_left(found, (end,), first)] if f[1] <= end]
         regions: list[str] = []
         modalities: list[str] = []
         ends = False
+        sentence = False
         covered = []
         for s, e, number in found:
             for kind, value in self.rules.titles.roles[number]:
@@ -412,8 +444,10 @@ class ExamDetector:
                     modalities.append(value)
                 elif kind == "end":
                     ends = True
+                elif kind == "not_title":
+                    sentence = True
             covered.append((s, e))
-        if not regions and not modalities:
+        if not regions and not modalities or (strict and sentence):
             return None
         other = 0
         pos = start
@@ -468,7 +502,7 @@ class ExamDetector:
                     continue  # a header starts its line or follows run-together text
                 value = _HEADER_VALUE.match(lowered, e)
                 if value and value.group(1):
-                    title = self._title(lowered, value.start(1), value.end(1))
+                    title = self._title(lowered, value.start(1), value.end(1), title_found)
                     if title is not None:
                         break
         if title is None:
@@ -482,13 +516,17 @@ class ExamDetector:
                     phrase = _PHRASE_END.search(lowered, s, e)
                     for end in dict.fromkeys((e, phrase.start() if phrase else e)):
                         if end - s <= TITLE_MAX_CHARS:
-                            title = self._title(lowered, s, _header_end(lowered, s, end))
+                            title = self._title(lowered, s, _header_end(lowered, s, end), title_found)
                             if title is not None:
                                 break
                     if title is not None:
                         break
                     if seen >= TITLE_LINES:
                         break
+
+        # modalities named on a line that compares ("Compared with lumbar MRI 30/05/2022.",
+        # "Comparison: MRI lumbar spine"): the report is not that exam, so it is not assumed
+        compared = self._compared(lowered, lines, title_found)
 
         # 2. region headers, which cut a multi-region report into parts
         headers: list[_Title] = []
@@ -506,7 +544,7 @@ class ExamDetector:
             head_end = _header_end(lowered, line_start, line_end)
             if head_end - line_start > REGION_HEADER_MAX_CHARS or s >= head_end:
                 continue
-            piece = self._title(lowered, line_start, head_end)
+            piece = self._title(lowered, line_start, head_end, title_found)
             if piece is None:
                 if any(kind == "end" for kind, _ in roles) and _is_header(lowered, line_start, head_end, line_end):
                     headers.append(_Title(line_start, head_end, [], [], True))
@@ -514,7 +552,10 @@ class ExamDetector:
             spine = [r for r in piece.regions if r in SPINE]
             # "LSS MRI :", "CERVICAL SPINE:", "Lumbar spine" alone; not "2. Lumbar strain, resolved."
             plain = piece.modalities or head_end < line_end or piece.other_words == 0
-            if piece.regions and (piece.modalities or spine) and len(piece.regions) <= 3 and plain:
+            # "RIGHT HIP:" heads a part of an "MRI LUMBAR SPINE AND RIGHT HIP" (not "Sacroiliac joints:"
+            # in a lumbar MRI)
+            titled = title is not None and set(piece.regions) <= set(title.regions)
+            if piece.regions and (piece.modalities or spine or titled) and len(piece.regions) <= 3 and plain:
                 headers.append(piece)
             elif piece.ends_part and _is_header(lowered, line_start, head_end, line_end):
                 headers.append(_Title(line_start, head_end, [], [], True))
@@ -536,21 +577,22 @@ class ExamDetector:
             evidence.append(f"title '{_shown(text, title)}'")
         elif title is not None:
             evidence.append(f"title '{_shown(text, title)}'")
-        header_modalities = [m for h in region_headers for m in h.modalities]
-        if not modality and header_modalities:
-            modality = header_modalities[0]
+        first_header = next((h for h in region_headers if h.modalities), None)  # "LSS MRI :" weighs as a title
+        if not modality and first_header is not None:
+            modality = first_header.modalities[0]
         shown_headers = [h for h in region_headers if title is None or h.start != title.start]
         if shown_headers:
             evidence.append("region headers " + ", ".join(f"'{_shown(text, h)}'" for h in shown_headers[:3]))
 
-        # 3. the body
-        votes = self._votes(lowered)
+        # 3. the body: its note cues (found with the title words); its words when the title leaves region
+        # or modality open
+        votes = self._votes(lowered, title_found, words=not (named and modality))
         region = combine_regions(named) if named else ""
         if not region:
             region, words = votes.region()
             if region != UNKNOWN:
                 evidence.append(f"{region} words: {', '.join(words[:4])}")
-        doc_type, doc_words = votes.document_type(rules.minimum, has_title=bool(modality))
+        doc_type, doc_words = votes.document_type(rules.minimum, title if title and title.modalities else first_header)
         if doc_type in ("operative_note", "clinical_note"):
             evidence.append(f"{doc_type.replace('_', ' ')} cues: {', '.join(doc_words[:3])}")
             modality = UNKNOWN
@@ -559,7 +601,12 @@ class ExamDetector:
                 modality, words = votes.modality()
                 if modality != UNKNOWN:
                     evidence.append(f"{modality} words: {', '.join(words[:4])}")
-                elif doc_type == IMAGING and region in rules.assumed_regions and votes.plain_spine_findings():
+                elif (
+                    doc_type == IMAGING
+                    and region in rules.assumed_regions
+                    and rules.assumed_modality not in compared
+                    and votes.plain_spine_findings()
+                ):
                     modality = rules.assumed_modality
                     evidence.append(f"{modality} assumed: no modality named")
         return Exam(
@@ -571,12 +618,34 @@ class ExamDetector:
             parts=tuple(parts),
         )
 
-    def _votes(self, lowered: str) -> _Votes:
+    def _compared(self, lowered: str, lines: list[tuple[int, int]], found: list[tuple[int, int, int]]) -> set[str]:
+        """Modalities named on lines that also hold a comparison word."""
+        by_line: dict[int, set[tuple[str, str]]] = {}
+        starts = [s for s, _ in lines]
+        for s, _, number in found:
+            for kind, value in self.rules.titles.roles[number]:
+                if kind in ("modality", "not_title"):
+                    by_line.setdefault(bisect_right(starts, s), set()).add((kind, value))
+        return {
+            value
+            for roles in by_line.values()
+            if ("not_title", "") in roles
+            for kind, value in roles
+            if kind == "modality"
+        }
+
+    def _votes(self, lowered: str, title_found: list[tuple[int, int, int]], words: bool) -> _Votes:
         votes = _Votes()
-        roles = self.rules.body.roles
-        for s, e, number in self.rules.body.find(lowered):
+        roles = self.rules.titles.roles
+        for s, e, number in title_found:
             for kind, value in roles[number]:
-                votes.add(kind, value, lowered[s:e], number)
+                if kind == "doc":
+                    votes.add(kind, value, lowered[s:e], (0, number))
+        if words:
+            roles = self.rules.body.roles
+            for s, e, number in self.rules.body.find(lowered):
+                for kind, value in roles[number]:
+                    votes.add(kind, value, lowered[s:e], (1, number))
         return votes
 
 
@@ -585,11 +654,11 @@ class _Votes:
 
     def __init__(self):
         self.words: dict[tuple[str, str], dict[str, None]] = {}
-        self.doc_weight: dict[str, dict[int, int]] = {}
+        self.doc_weight: dict[str, dict[tuple[int, int], int]] = {}
         self.doc_words: dict[str, list[str]] = {}
         self.findings = False
 
-    def add(self, kind: str, value: str, word: str, number: int) -> None:
+    def add(self, kind: str, value: str, word: str, number: tuple[int, int]) -> None:
         if kind == "doc":
             doc_type, weight = value.split(":")
             seen = self.doc_weight.setdefault(doc_type, {})
@@ -653,10 +722,10 @@ class _Votes:
         best = ranked[0][0]
         return best, list(self.words[("modality", best)])
 
-    def document_type(self, minimum: dict[str, int], has_title: bool) -> tuple[str, list[str]]:
+    def document_type(self, minimum: dict[str, int], title: _Title | None) -> tuple[str, list[str]]:
         score = {d: sum(self.doc_weight.get(d, {}).values()) for d in DOCUMENT_TYPES}
-        if has_title:
-            score[IMAGING] += 2
+        if title is not None and title.modalities:
+            score[IMAGING] += TITLE_WEIGHT if title.regions else TITLE_WEIGHT // 2
         note = max(("operative_note", "clinical_note"), key=lambda d: (score[d], d == "operative_note"))
         if score[note] >= minimum.get(note, 1) and score[note] > score[IMAGING]:
             return note, self.doc_words.get(note, [])

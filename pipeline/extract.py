@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .exams import Exam
-from .levels import Target, assign_levels
+from .levels import Target, assign_levels, vertebra_regions
 from .nlp import AnalysedReport, Part
 from .nlp.components import FINDINGS_GROUP
 from .schema import EXCLUSIONS, LUMBAR_REGIONS, MODIC, NON_CURRENT_SECTIONS
@@ -125,6 +125,11 @@ def _sentence_mentions(text: str, sentence, found: list[_Found], exam: Exam) -> 
                 sites.append((modifier.rule.metadata or {}).get("region", ""))
         # "screws at the lower dorsal and upper lumbar spine": a finding that reaches the lumbar spine is in it
         site = next((s for s in sites if s in LUMBAR_REGIONS), sites[0] if sites else "")
+        if not site and not any(lv):
+            # no level and no site word: the vertebrae its sentence names, when all in one region
+            # ("cord compression at T8", "compression fracture of T8; old wedging of T6")
+            named = vertebra_regions(sent_text)
+            site = named.pop() if len(named) == 1 else ""
         in_current_section = sentence.section not in NON_CURRENT_SECTIONS
         current = in_current_section and not (
             flags["negated"] or flags["hypothetical"] or flags["historical"] or flags["family"] or f.attributed

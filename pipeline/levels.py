@@ -85,6 +85,22 @@ def vertebra(letter: str, number: str) -> str | None:
     return name if name in _VERT_INDEX else None
 
 
+_REGION_OF_LETTER = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "lumbar"}
+
+
+def vertebra_regions(text: str) -> set[str]:
+    """The spine regions of the vertebrae a text names ("fracture of T8" -> {"thoracic"}); T1 and T2,
+    which may be MRI sequences, are left out."""
+    out = set()
+    if _ANY_VERTEBRA.search(text) is None:
+        return out
+    for m in _SINGLE.finditer(text):
+        v = vertebra(m.group(1), m.group(2))
+        if v is not None and v not in _SEQUENCE_NAMES:
+            out.add(_REGION_OF_LETTER[v[0]])
+    return out
+
+
 def disc_between(upper: str, lower: str) -> str | None:
     """The disc between two adjacent vertebrae ("L4", "L5") -> "L4-L5"; None if not adjacent."""
     if _VERT_INDEX.get(lower, -1) - _VERT_INDEX.get(upper, -99) != 1:
