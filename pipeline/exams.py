@@ -34,7 +34,7 @@ from .schema import (
     UNKNOWN,
     exam_kind,
 )
-from .textscan import first_letter_scan, top_alternatives
+from .textscan import top_alternatives
 
 EXAM_FILE = "exam_rules.json"
 
@@ -64,7 +64,7 @@ EVIDENCE_MAX = 160
 TITLE_WEIGHT = 4
 
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
-_LINE_BREAK = re.compile(r"\n")
+_HEADER_KINDS = frozenset({"region", "end"})
 # An exam header's text runs to the end of its line, a full stop and comma (MTSamples' ".,"), or
 # the next run-together header (",HISTORY:").
 _HEADER_VALUE = re.compile(
@@ -198,11 +198,12 @@ class _Scan:
                 parts.append(f"{alt}{end}")
             wrapped.append("|".join(parts))
         self.roles = [tuple(roles[index[t]]) for t in order]
-        # Grouped by first letter, behind one "not after a letter or digit": the engine tries the
-        # alternatives only where a word can start (four times quicker than checking that in each
-        # alternative). Every alternative ends with an empty group named after its term.
-        grouped, _, _ = first_letter_scan(wrapped)
-        self.pattern = re.compile(f"(?<![a-z0-9])(?:{grouped.pattern})")
+        self.kinds = [frozenset(kind for kind, _ in r) for r in self.roles]  # per term number, for quick tests
+        # Grouped by their first two letters, behind one "not after a letter or digit": the engine
+        # tries the alternatives only where a word can start (four times quicker than checking that
+        # in each alternative), and of those only the few that share its first two letters. Every
+        # alternative ends with an empty group named after its term.
+        self.pattern = re.compile(f"(?<![a-z0-9])(?:{_trie(wrapped)})")
         self.numbers = [-1] * (self.pattern.groups + 1)
         for name, group in self.pattern.groupindex.items():
             self.numbers[group] = int(name[2:].split("_")[0])
@@ -337,6 +338,35 @@ def load_exam_rules(path: Path) -> ExamRules:
         assumed_regions=frozenset(regions),
         column_documents=_Scan(path, column_docs),
     )
+
+
+def _plain_head(alt: str) -> bool:
+    """Whether an alternative starts with a plain letter or digit that no quantifier follows."""
+    return alt[:1].isascii() and alt[:1].isalnum() and alt[1:2] not in ("*", "+", "?", "{")
+
+
+def _trie(terms: list[str]) -> str:
+    """One alternation of every term's alternatives, grouped by first and second letter where those
+    are plain ("lumbar", "lss" -> "l(?:u(?:mbar)|s(?:s))"); each alternative ends with an empty group
+    "_t<term>_<k>" that names its term. Alternatives of different letters cannot match at the same
+    place; within a group the terms keep their order, those that cannot be grouped further last."""
+    named = []
+    for i, term in enumerate(terms):
+        for alt in top_alternatives(term) or [term]:
+            named.append((alt, f"(?P<_t{i}_{len(named)}>)"))
+
+    def group(alts: list[tuple[str, str]], depth: int) -> str:
+        heads: dict[str, list[tuple[str, str]]] = {}
+        rest = []
+        for alt, name in alts:
+            if depth < 2 and _plain_head(alt):
+                heads.setdefault(alt[0], []).append((alt[1:], name))
+            else:
+                rest.append(f"{alt}{name}")
+        parts = [f"{head}(?:{group(members, depth + 1)})" for head, members in heads.items()]
+        return "|".join(parts + rest)
+
+    return group(named, 0)
 
 
 _LEADING_GROUP = re.compile(r"^\(\?:([^()]*)\)(\??)")
@@ -480,9 +510,12 @@ class ExamDetector:
         )
 
     def _lines(self, lowered: str) -> list[tuple[int, int]]:
-        starts = [0] + [m.end() for m in _LINE_BREAK.finditer(lowered)]
-        ends = [s - 1 for s in starts[1:]] + [len(lowered)]
-        return list(zip(starts, ends))
+        out = []
+        pos = 0
+        for line in lowered.split("\n"):
+            out.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        return out
 
     def _from_text(self, text: str, lowered: str) -> Exam:
         rules = self.rules
@@ -524,18 +557,15 @@ class ExamDetector:
                     if seen >= TITLE_LINES:
                         break
 
-        # modalities named on a line that compares ("Compared with lumbar MRI 30/05/2022.",
-        # "Comparison: MRI lumbar spine"): the report is not that exam, so it is not assumed
-        compared = self._compared(lowered, lines, title_found)
-
         # 2. region headers, which cut a multi-region report into parts
         headers: list[_Title] = []
         line_starts = [s for s, _ in lines]
         checked: set[int] = set()
+        kinds = rules.titles.kinds
         for s, _, number in title_found:
-            roles = rules.titles.roles[number]
-            if not any(kind in ("region", "end") for kind, _ in roles):
+            if not (kinds[number] & _HEADER_KINDS):
                 continue
+            roles = rules.titles.roles[number]
             k = bisect_right(line_starts, s) - 1
             if k in checked:
                 continue
@@ -604,8 +634,9 @@ class ExamDetector:
                 elif (
                     doc_type == IMAGING
                     and region in rules.assumed_regions
-                    and rules.assumed_modality not in compared
                     and votes.plain_spine_findings()
+                    # not the exam a line compares with ("Compared with lumbar MRI 30/05/2022.")
+                    and rules.assumed_modality not in self._compared(lines, title_found)
                 ):
                     modality = rules.assumed_modality
                     evidence.append(f"{modality} assumed: no modality named")
@@ -618,7 +649,7 @@ class ExamDetector:
             parts=tuple(parts),
         )
 
-    def _compared(self, lowered: str, lines: list[tuple[int, int]], found: list[tuple[int, int, int]]) -> set[str]:
+    def _compared(self, lines: list[tuple[int, int]], found: list[tuple[int, int, int]]) -> set[str]:
         """Modalities named on lines that also hold a comparison word."""
         by_line: dict[int, set[tuple[str, str]]] = {}
         starts = [s for s, _ in lines]
@@ -636,11 +667,12 @@ class ExamDetector:
 
     def _votes(self, lowered: str, title_found: list[tuple[int, int, int]], words: bool) -> _Votes:
         votes = _Votes()
-        roles = self.rules.titles.roles
+        roles, kinds = self.rules.titles.roles, self.rules.titles.kinds
         for s, e, number in title_found:
-            for kind, value in roles[number]:
-                if kind == "doc":
-                    votes.add(kind, value, lowered[s:e], (0, number))
+            if "doc" in kinds[number]:
+                for kind, value in roles[number]:
+                    if kind == "doc":
+                        votes.add(kind, value, lowered[s:e], (0, number))
         if words:
             roles = self.rules.body.roles
             for s, e, number in self.rules.body.find(lowered):
