@@ -26,6 +26,8 @@ from .errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 REPLACEMENT = "\ufffd"
+#: Bytes read at a time from a Parquet input (see ReportSource._parquet).
+PARQUET_BUFFER = 1 << 20
 UNDECODABLE = "text holds undecodable bytes, replaced with U+FFFD"
 
 
@@ -271,7 +273,9 @@ class ReportSource:
 
     def _parquet(self) -> pq.ParquetFile:
         try:
-            return pq.ParquetFile(self.path)
+            # read through a small buffer rather than pre-buffering whole column chunks: the main
+            # process's memory grew by about 40 MB per 100,000 reports read otherwise (pyarrow 25)
+            return pq.ParquetFile(self.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{self.path}: not a readable Parquet file: {_one_line(exc)}") from None
 

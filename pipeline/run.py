@@ -144,10 +144,15 @@ class ExtractSummary:
     statuses: dict[str, int]
     kinds: dict[str, int]
 
-    def kinds_line(self) -> str:
-        """ "2,311 lumbar MRI, 120 cervical MRI, 88 lumbar CT, 31 operative notes", most common first."""
+    def kinds_line(self, shown: int = 8) -> str:
+        """ "2,311 lumbar MRI, 120 cervical MRI, 88 lumbar CT, 31 operative notes", most common first; past
+        `shown` kinds, the rest are summed."""
         ordered = sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
-        return ", ".join(f"{n:,} {kind_label(kind, n)}" for kind, n in ordered)
+        out = ", ".join(f"{n:,} {kind_label(kind, n)}" for kind, n in ordered[:shown])
+        rest = ordered[shown:]
+        if rest:
+            out += f" and {sum(n for _, n in rest):,} of {len(rest)} other kinds"
+        return out
 
 
 def extract(

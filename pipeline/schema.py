@@ -75,13 +75,23 @@ def kind_label(kind: str, n: int = 1) -> str:
         return "of unknown kind"
     region, _, modality = kind.partition(" ")
     shown = {"mri": "MRI", "ct": "CT", "nuclear_medicine": "nuclear medicine"}.get(modality, modality)
+    place = _REGION_LABEL.get(region, region.replace("_", " "))
     if region == UNKNOWN and modality == UNKNOWN:
         return "imaging of unknown region and modality"
     if modality == UNKNOWN:
-        return f"{region.replace('_', ' ')} imaging of unknown modality"
+        return f"{place} imaging of unknown modality"
     if region == UNKNOWN:
         return f"{shown} of unknown region"
-    return f"{region.replace('_', ' ')} {shown}"
+    return f"{place} {shown}"
+
+
+_REGION_LABEL = {
+    "whole_spine": "whole-spine",
+    "pelvis_sij": "pelvis/SIJ",
+    "other_joint": "joint",
+    "abdomen_pelvis": "abdomen/pelvis",
+    "other": "other-region",
+}
 
 ID_COLUMNS = ("report_id", "patient_id", "report_date")
 
