@@ -142,9 +142,12 @@ def test_no_real_document_of_another_kind_passes_for_a_lumbar_mri(labelled):
 def test_exclusions_on_real_text_by_others(labelled):
     """Operative notes, consults, neurology and radiology reports of MTSamples and the real lumbar notes:
     the six exclusions of every document (the README's figures; python -m tests.realworld.score)."""
-    evaluations = [score([i for i, _ in pairs], [r for _, r in pairs]) for pairs in labelled.values()]
-    total = realworld.exclusions(evaluations)
+    evaluations = {name: score([i for i, _ in pairs], [r for _, r in pairs]) for name, pairs in labelled.items()}
+    total = realworld.exclusions(list(evaluations.values()))
     assert total.f1 >= 0.90, (total.precision, total.recall)
+    # the notes of others alone (operative notes, consults, ...), where the rules fired wrongly most
+    notes = realworld.exclusions([evaluations["mtsamples"]])
+    assert notes.f1 >= 0.80, (notes.precision, notes.recall)
 
 
 @pytest.mark.parametrize(
