@@ -1,6 +1,7 @@
 """How long `modic flag` takes on N synthetic patients (default 100,000).
 
-Writes synthetic reports.csv / findings.csv (what `modic extract` would have written) and a
+Writes synthetic reports.csv / findings.csv (what `modic extract` would have written for a mixed
+extract: mostly lumbar MRIs, some other exams and notes) and a
 symptom table into a temporary folder, then times reading, judging and writing separately.
 
     python benchmarks/bench_flag.py [--patients 100000] [--criteria default]
@@ -31,6 +32,14 @@ LEVELS = ["L2-L3", "L3-L4", "L4-L5", "L5-S1"]
 TYPES = ["1", "2", "1/2", "3", "unspecified"]
 
 
+KINDS = [
+    ("mri", "lumbar", "imaging_report"),
+    ("mri", "cervical", "imaging_report"),
+    ("ct", "lumbar", "imaging_report"),
+    ("unknown", "lumbar", "operative_note"),
+]
+
+
 def synthesise(folder: Path, n: int, seed: int = 7) -> tuple[int, int]:
     rng = random.Random(seed)
     start = dt.date(2019, 1, 1)
@@ -40,9 +49,11 @@ def synthesise(folder: Path, n: int, seed: int = 7) -> tuple[int, int]:
         open(folder / "findings.csv", "w", newline="") as f_fh,
         open(folder / "symptoms.csv", "w", newline="") as s_fh,
     ):
-        reports, findings, symptoms = csv.writer(r_fh), csv.writer(f_fh), csv.writer(s_fh)
-        reports.writerow(REPORT_COLUMNS)
-        findings.writerow(FINDING_COLUMNS)
+        reports = csv.DictWriter(r_fh, fieldnames=REPORT_COLUMNS)
+        findings = csv.DictWriter(f_fh, fieldnames=FINDING_COLUMNS)
+        symptoms = csv.writer(s_fh)
+        reports.writeheader()
+        findings.writeheader()
         symptoms.writerow(
             ["patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain"]
         )
@@ -52,43 +63,60 @@ def synthesise(folder: Path, n: int, seed: int = 7) -> tuple[int, int]:
                 n_reports += 1
                 rid = f"R{p:07d}-{k}"
                 date = start + dt.timedelta(days=rng.randint(0, 2000))
+                # a mixed extract: mostly lumbar MRIs, some other exams and notes
+                exam = rng.choices(KINDS, weights=[80, 10, 5, 5])[0]
                 modic = [(lv, rng.choice(TYPES)) for lv in rng.sample(LEVELS, rng.choice([0, 0, 1, 1, 2]))]
                 excl = {name: rng.random() < 0.06 for name in EXCLUSIONS}
-                levels = ";".join(f"{lv}:{t}" for lv, t in sorted(modic))
+                ids = {"report_id": rid, "patient_id": pid, "report_date": date}
                 reports.writerow(
-                    [
-                        rid,
-                        pid,
-                        date,
-                        "ok",
-                        "",
-                        len(modic) + 2,
-                        levels,
-                        "false",
-                        *("true" if excl[e] else "false" for e in EXCLUSIONS),
-                    ]
+                    {
+                        **ids,
+                        "status": "ok",
+                        "exam_modality": exam[0],
+                        "exam_region": exam[1],
+                        "document_type": exam[2],
+                        "exam_source": "text",
+                        "exam_evidence": "",
+                        "n_mentions": len(modic) + 2,
+                        "modic_levels": ";".join(f"{lv}:{t}" for lv, t in sorted(modic)),
+                        "qualifying_modic": "false",
+                        **{e: "true" if excl[e] else "false" for e in EXCLUSIONS},
+                    }
                 )
                 for lv, t in modic:
                     n_findings += 1
                     findings.writerow(
-                        [
-                            rid,
-                            pid,
-                            date,
-                            lv,
-                            "modic",
-                            t,
-                            "true" if rng.random() < 0.1 else "false",
-                            "findings",
-                            f"Modic type {t} change at {lv}.",
-                            10,
-                            22,
-                        ]
+                        {
+                            **ids,
+                            "level": lv,
+                            "region": "lumbar",
+                            "lumbar": "true",
+                            "finding": "modic",
+                            "modic_type": t,
+                            "uncertain": "true" if rng.random() < 0.1 else "false",
+                            "section": "findings",
+                            "evidence": f"Modic type {t} change at {lv}.",
+                            "start_char": 10,
+                            "end_char": 22,
+                        }
                     )
                 for e in EXCLUSIONS:
                     if excl[e]:
                         n_findings += 1
-                        findings.writerow([rid, pid, date, "", e, "", "false", "findings", f"{e} sentence.", 0, 5])
+                        findings.writerow(
+                            {
+                                **ids,
+                                "level": "",
+                                "region": exam[1],
+                                "lumbar": "true",
+                                "finding": e,
+                                "uncertain": "false",
+                                "section": "findings",
+                                "evidence": f"{e} sentence.",
+                                "start_char": 0,
+                                "end_char": 5,
+                            }
+                        )
                 if rng.random() < 0.9:
                     symptoms.writerow(
                         [

@@ -26,6 +26,7 @@ from .schema import (
     STATUS_OK,
     UNKNOWN,
     exam_kind,
+    kind_label,
     level_sort_key,
 )
 from .symptoms import OPTIONAL, Assessment, SymptomTable
@@ -67,9 +68,9 @@ class ImagingReport:
         return exam_kind(self.modality, self.region, self.document_type)
 
     def named(self) -> str:
-        """ "R12 (cervical mri, 2021-03-02)", as the notes name a report."""
+        """ "R12 (cervical MRI, 2021-03-02)", as the notes name a report."""
         date = f", {self.report_date}" if self.report_date else ""
-        return f"{self.report_id} ({self.kind.replace('_', ' ')}{date})"
+        return f"{self.report_id} ({kind_label(self.kind)}{date})"
 
 
 @dataclass

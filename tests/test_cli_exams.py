@@ -52,8 +52,8 @@ def test_a_later_cervical_or_brain_mri_does_not_decide_a_lumbar_flag(tmp_path, m
     patients = {p["patient_id"]: p for p in read(out, "patients")}
     assert (patients["P1"]["status"], patients["P1"]["index_report_id"]) == ("candidate", "R1")
     assert (patients["P2"]["status"], patients["P2"]["index_report_id"]) == ("candidate", "R3")
-    assert "R2 (cervical mri, 2024-05-02)" in patients["P1"]["notes"]
-    assert "R4 (brain mri, 2024-08-20)" in patients["P2"]["notes"]
+    assert "R2 (cervical MRI, 2024-05-02)" in patients["P1"]["notes"]
+    assert "R4 (brain MRI, 2024-08-20)" in patients["P2"]["notes"]
     assert (patients["P3"]["status"], patients["P3"]["reasons"]) == ("not_candidate", "no_lumbar_mri")
     reports = {r["report_id"]: r for r in read(out, "reports")}
     # the cervical compression is kept as a finding, outside the lumbar spine; it is no exclusion

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.criteria import CriteriaError, load
 from pipeline.flag import ImagingFinding, ImagingReport, flag, judge_patient, nearest_assessment
-from pipeline.schema import EXCLUSIONS
+from pipeline.schema import EXCLUSIONS, exam_kind, kind_label
 from pipeline.symptoms import Assessment, SymptomTable, read_symptoms
 
 from .conftest import PATTERNS
@@ -281,7 +281,7 @@ def test_a_later_report_of_another_kind_never_becomes_the_index(default, later, 
     other = report(exclusions=exclusions, date=LATER, rid="R2", order=1, exam=later)
     r = judge_patient("P1", [lumbar, other], [assessment()], default)
     assert (r.status, r.reasons, r.index_report_id) == ("candidate", [], "R1")
-    kind = " ".join(later[1:2] + later[:1]) if later[2] == "imaging_report" else later[2].replace("_", " ")
+    kind = kind_label(exam_kind(*later))
     assert f"R2 ({kind}, {LATER})" in "; ".join(r.notes) and "set aside, not a lumbar MRI" in "; ".join(r.notes)
 
 
@@ -307,7 +307,7 @@ def test_set_aside_reports_are_named_up_to_five(default):
     r = judge_patient("P1", [report(modic()), *others], [assessment()], default)
     note = next(n for n in r.notes if "set aside" in n)
     assert note.startswith("7 report(s) set aside") and note.endswith("and 2 more")
-    assert "X7 (brain mri" in note and "X2 (" not in note  # newest first
+    assert "X7 (brain MRI" in note and "X2 (" not in note  # newest first
 
 
 @pytest.mark.parametrize(
