@@ -16,7 +16,6 @@ No spaCy here: a few regular-expression scans of the lower-cased text per report
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RuleError
+from .rulefiles import read_json_object
 from .schema import (
     DOCUMENT_TYPES,
     EXAM_SOURCES,
@@ -245,17 +245,7 @@ def _terms(path: Path, where: str, value: object) -> list[str]:
 
 def load_exam_rules(path: Path) -> ExamRules:
     """Load and check the exam rules; a broken file names the file, the entry and what was expected."""
-    if not path.is_file():
-        raise RuleError(f"{path}: rule file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RuleError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise RuleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise RuleError(f"{path}: expected a JSON object")
-
+    data = read_json_object(path)
     codes = {}
     for code, value in _obj(path, data, "codes").items():
         if code == "description":

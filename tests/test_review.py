@@ -34,23 +34,27 @@ SYMPTOMS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def flagged(tmp_path_factory):
-    """A folder made by the real `modic run`, with review.html built in it."""
-    tmp = tmp_path_factory.mktemp("review")
-    write_csv(tmp / "reports.csv", REPORTS)
-    write_csv(
-        tmp / "symptoms.csv",
-        SYMPTOMS,
-        header=("patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain"),
-    )
+SYMPTOM_HEADER = ("patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain")
+
+
+def run_and_review(tmp, reports, symptoms):
+    """`modic run` on these reports and symptoms, then `modic review`: (the output folder, review's output)."""
+    write_csv(tmp / "reports.csv", reports)
+    write_csv(tmp / "symptoms.csv", symptoms, header=SYMPTOM_HEADER)
     out = tmp / "out"
     result = invoke("run", tmp / "reports.csv", "--symptoms", tmp / "symptoms.csv", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     result = invoke("review", out)
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith(f"-> {out / 'review.html'}")
-    assert result.output.startswith("3 patients, 4 reports, ")  # R5 has no patient id
+    return out, result.output
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory):
+    """A folder made by the real `modic run`, with review.html built in it."""
+    out, output = run_and_review(tmp_path_factory.mktemp("review"), REPORTS, SYMPTOMS)
+    assert output.strip().endswith(f"-> {out / 'review.html'}")
+    assert output.startswith("3 patients, 4 reports, ")  # R5 has no patient id
     return out
 
 
@@ -469,18 +473,7 @@ MIXED = [
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("mixed")
-    write_csv(tmp / "reports.csv", MIXED)
-    write_csv(
-        tmp / "symptoms.csv",
-        [("P9", "2024-01-12", "24", "12", "no")],
-        header=("patient_id", "assessment_date", "lbp_duration_months", "conservative_care_months", "radicular_pain"),
-    )
-    out = tmp / "out"
-    result = invoke("run", tmp / "reports.csv", "--symptoms", tmp / "symptoms.csv", "--out", out, "--quiet")
-    assert result.exit_code == 0, result.output
-    assert invoke("review", out).exit_code == 0
-    return out
+    return run_and_review(tmp_path_factory.mktemp("mixed"), MIXED, [("P9", "2024-01-12", "24", "12", "no")])[0]
 
 
 def test_page_data_says_each_reports_kind_and_what_was_set_aside(mixed):

@@ -19,6 +19,7 @@ from medspacy.section_detection import SectionRule
 from medspacy.target_matcher import TargetRule
 
 from ..errors import RuleError
+from ..rulefiles import read_json_object
 from ..schema import FINDINGS, MODIC_TYPES, REGIONS
 from ..textscan import first_letter_scan
 
@@ -43,15 +44,8 @@ SECTION_CATEGORIES = {"history", "comparison", "technique", "plan", "findings", 
 
 
 def _read_json(path: Path, key: str) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise RuleError(f"{path}: rule file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RuleError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise RuleError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+    data = read_json_object(path)
+    if not isinstance(data.get(key), list):
         raise RuleError(f"{path}: expected a JSON object with a list under {key!r}")
     for i, entry in enumerate(data[key]):
         if not isinstance(entry, dict):
