@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .criteria import Criteria
+from .csvcells import unescape_frame
 from .errors import InputError
 from .schema import (
     CANDIDATE,
@@ -350,7 +351,7 @@ def load_extraction(out_dir: Path) -> list[ImagingReport]:
         path = Path(out_dir) / f"{name}.csv"
         if not path.is_file():
             raise InputError(f"{path}: not found; run `modic extract ... --out {out_dir}` first")
-        tables[name] = pd.read_csv(path, dtype=str, keep_default_na=False)
+        tables[name] = unescape_frame(pd.read_csv(path, dtype=str, keep_default_na=False))
     missing = [c for c in (*EXAM_COLUMNS, *EXCLUSIONS) if c not in tables["reports"].columns]
     missing += [c for c in ("lumbar",) if c not in tables["findings"].columns]
     if missing:

@@ -52,6 +52,7 @@ BVNA = (
 def flagged_patients(reports: Path, symptoms: Path) -> list[dict[str, str]]:
     """The patients.csv rows the real pipeline gives for the sample inputs (profile `default`)."""
     from .criteria import load
+    from .csvcells import unescape
     from .io import Columns, ReportSource
     from .nlp import Analyzer
     from .run import extract, flag_dir
@@ -60,7 +61,7 @@ def flagged_patients(reports: Path, symptoms: Path) -> list[dict[str, str]]:
         extract(ReportSource(reports, Columns()), Path(tmp), Analyzer(PATTERNS))
         flag_dir(Path(tmp), symptoms, load("default", PATTERNS))
         with open(Path(tmp) / "patients.csv", encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
+            return [{k: unescape(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 class _Writer:
