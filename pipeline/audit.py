@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .csvcells import unescape_frame
 from .errors import InputError, ModicError
 from .io import read_records
+from .outdir import Products
 from .outputs import cell, database, load_csv
 from .schema import (
     CANDIDATE,
@@ -394,7 +396,7 @@ def _read_csv(path: Path, needed: Iterable[str], hint: str) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: not found; {hint}")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = unescape_frame(pd.read_csv(path, dtype=str, keep_default_na=False))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {' '.join(str(exc).split())}") from None
     missing = [c for c in needed if c not in frame.columns]
@@ -838,6 +840,8 @@ TABLE_TYPES: dict[str, dict[str, str]] = {
 }  # fmt: skip
 DB_NAME = "audit.duckdb"
 PAGE_NAME = "audit.html"
+#: What `modic audit` writes into its folder (see outdir.py).
+PRODUCTS = Products(frozenset({f"{name}.csv" for name in TABLE_TYPES} | {DB_NAME, PAGE_NAME}))
 
 
 @dataclass

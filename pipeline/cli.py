@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ModicError
+from .errors import Interrupted, ModicError
 
 PATTERNS_HELP = "Folder of rule files (default: patterns/ of this checkout, or $MODIC_PATTERNS)."
 
@@ -49,8 +50,13 @@ class ModicGroup(click.Group):
     """Turns the package's own errors into one-line messages; never shows a traceback by default."""
 
     def invoke(self, ctx: click.Context):
+        previous = _on_sigterm()
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Interrupted): one line, exit 128 + signal
+            signum = getattr(exc, "signum", signal.SIGINT)
+            click.echo(getattr(exc, "note", "interrupted; no output was changed"), err=True)
+            raise click.exceptions.Exit(128 + signum) from None
         except ModicError as exc:
             raise click.ClickException(str(exc)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -61,9 +67,26 @@ class ModicGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence for the user
             if os.environ.get("MODIC_DEBUG"):
                 raise
+            # the exception's own text is not shown: it may quote the data (report text is patient data)
+            detail = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
             raise click.ClickException(
-                f"unexpected error: {type(exc).__name__}: {exc} (set MODIC_DEBUG=1 to see the traceback)"
+                f"unexpected error: {type(exc).__name__}{detail} (set MODIC_DEBUG=1 to see the traceback)"
             ) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm():
+    """Make SIGTERM stop a command the way Ctrl-C does (outputs left as they were); the previous handler."""
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
 
 
 @click.group(cls=ModicGroup)
@@ -116,6 +139,12 @@ EXTRACT_OPTIONS = [
     ),
     PATTERNS_OPTION,
     click.option("--quiet", is_flag=True, help="No progress output."),
+    click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue a run into the same --out that was interrupted (killed, Ctrl-C, failed), from its last "
+        "completed chunk; refused if the input, the rules or the options changed.",
+    ),
 ]
 FLAG_OPTIONS = [
     click.option(
@@ -143,12 +172,31 @@ FLAG_OPTIONS = [
 
 
 def _extract(
-    input_path, out_dir, id_col, text_col, patient_col, date_col, exam_col, encoding, chunk_size, jobs, patterns, quiet
+    input_path,
+    out_dir,
+    id_col,
+    text_col,
+    patient_col,
+    date_col,
+    exam_col,
+    encoding,
+    chunk_size,
+    jobs,
+    patterns,
+    quiet,
+    resume,
+    flag_options=None,
 ):
+    """`modic extract`, or with flag_options (symptoms, criteria, symptom columns) `modic run`: both
+    into one staging folder swapped in at the end."""
     from .io import Columns, ReportSource
     from .memory import steady_memory
-    from .run import extract as run_extract
+    from .outdir import EXTRACT, RUN, OutputFolder, refuse_overwrite
+    from .run import extract_into
 
+    products = RUN if flag_options else EXTRACT
+    extra_inputs = [flag_options["symptoms_path"], flag_options["criteria"].path] if flag_options else []
+    refuse_overwrite([input_path, patterns, *extra_inputs], out_dir, "--out", products)
     steady_memory()  # before the input is first read
 
     columns = Columns(
@@ -166,21 +214,42 @@ def _extract(
         click.echo(f"warning: {warning}", err=True)
     progress = Progress(source.n_rows, quiet)
     started = time.monotonic()
+    folder = OutputFolder(out_dir, products, "run" if flag_options else "extract", resume)
+    flagged = None
     try:
-        summary = run_extract(source, out_dir, analyzer, progress, jobs)
+        with folder:
+            summary = extract_into(source, folder, analyzer, progress, jobs)
+            progress.close()
+            if flag_options:
+                flagged = _flag_into(folder.path, folder.path, **flag_options)
+    except KeyboardInterrupt as exc:
+        kept = (
+            f"; {folder.kept:,} of {source.n_rows:,} reports done are kept: run the same command with --resume "
+            "to continue"
+            if folder.kept and folder.keep_work
+            else ""
+        )
+        exc.note = f"interrupted: {out_dir} keeps its previous results{kept}"
+        raise
     finally:
         progress.close()
+    for note in folder.notes:
+        click.echo(f"note: {note}", err=True)
     seconds = time.monotonic() - started
     counts = summary.statuses
     total = sum(counts.values())
+    resumed = f" ({summary.resumed:,} done by the interrupted run)" if summary.resumed else ""
     click.echo(
-        f"{total:,} reports in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f}/s): "
+        f"{total:,} reports{resumed} in {seconds:.1f} s ({(total - summary.resumed) / max(seconds, 1e-9):.0f}/s): "
         f"{counts['ok']:,} ok, {counts['empty']:,} empty, {counts['error']:,} error -> {out_dir}/"
         "{mentions,findings,reports}.csv, results.duckdb, texts.parquet",
         err=quiet,
     )
     if total:
         click.echo(f"{total:,} reports: {summary.kinds_line()}", err=quiet)
+    if flagged is not None:
+        flagged.path = Path(out_dir) / "patients.csv"
+        _flag_report(flagged, quiet)
 
 
 def _field_columns(option: str, example: str, pairs) -> dict[str, str]:
@@ -201,13 +270,27 @@ def _symptom_columns(pairs) -> dict[str, str]:
 MAX_MESSAGES = 20
 
 
-def _flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns, quiet=False):
+def _flag_options(symptoms_path, criteria_name, symptom_cols, patterns) -> dict:
+    """The checked options of a flagging: the profile is loaded (and refused if bad) before any work."""
     from .criteria import load
     from .nlp import default_patterns_dir
-    from .run import flag_dir
 
-    criteria = load(criteria_name, patterns or default_patterns_dir())
-    summary = flag_dir(out_dir, symptoms_path, criteria, _symptom_columns(symptom_cols))
+    if not Path(symptoms_path).is_file():
+        raise ModicError(f"{symptoms_path}: no such file (--symptoms)")
+    return {
+        "symptoms_path": symptoms_path,
+        "criteria": load(criteria_name, patterns or default_patterns_dir()),
+        "columns": _symptom_columns(symptom_cols),
+    }
+
+
+def _flag_into(source_dir, dest_dir, symptoms_path, criteria, columns):
+    from .run import flag_into
+
+    return flag_into(source_dir, dest_dir, symptoms_path, criteria, columns)
+
+
+def _flag_report(summary, quiet=False) -> None:
     for message in summary.messages[:MAX_MESSAGES]:
         click.echo(f"warning: {message}", err=True)
     if len(summary.messages) > MAX_MESSAGES:
@@ -216,6 +299,24 @@ def _flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns, quiet=F
     click.echo(
         f"{sum(summary.counts.values())} patients under {summary.criteria!r}: {counts} -> {summary.path}", err=quiet
     )
+
+
+def _flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns):
+    from .outdir import FLAG, OutputFolder, refuse_overwrite
+
+    options = _flag_options(symptoms_path, criteria_name, symptom_cols, patterns)
+    refuse_overwrite([symptoms_path, options["criteria"].path], out_dir, "DIR", FLAG)
+    folder = OutputFolder(out_dir, FLAG, "flag")
+    try:
+        with folder:
+            summary = _flag_into(out_dir, folder.path, **options)
+    except KeyboardInterrupt as exc:
+        exc.note = f"interrupted: {out_dir} keeps its previous results"
+        raise
+    for note in folder.notes:
+        click.echo(f"note: {note}", err=True)
+    summary.path = Path(out_dir) / "patients.csv"
+    _flag_report(summary)
 
 
 @main.command()
@@ -247,13 +348,11 @@ def flag(out_dir, symptoms_path, criteria_name, symptom_cols, patterns):
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @_options([*EXTRACT_OPTIONS, *FLAG_OPTIONS])
 def run(input_path, symptoms_path, criteria_name, symptom_cols, **options):
-    """Extract from INPUT, then flag patients with the symptom table (extract + flag)."""
-    from .criteria import load
-    from .nlp import default_patterns_dir
+    """Extract from INPUT, then flag patients with the symptom table (extract + flag).
 
-    load(criteria_name, options["patterns"] or default_patterns_dir())  # refuse a bad profile before extracting
-    _extract(input_path, **options)
-    _flag(options["out_dir"], symptoms_path, criteria_name, symptom_cols, options["patterns"], options["quiet"])
+    The folder changes once, at the end: an interrupted run leaves the previous results."""
+    flag_options = _flag_options(symptoms_path, criteria_name, symptom_cols, options["patterns"])
+    _extract(input_path, **options, flag_options=flag_options)
 
 
 @main.command()
@@ -307,9 +406,12 @@ def evaluate(gold_paths, split, out_path, symptoms_path, criteria_name, patterns
     same patients). Where the gold labels exams, exam detection is scored too; with --symptoms the
     patients are flagged from the extraction and from the gold labels, and their statuses compared.
     """
+    from .csvcells import escape_cell
     from .evaluate import evaluate as run_evaluate
     from .evaluate import status_agreement
+    from .outdir import refuse_overwrite
 
+    refuse_overwrite([*gold_paths, symptoms_path, patterns], out_path, "--out")
     analyzer = _analyzer(patterns)
     result, gold_reports, results = run_evaluate(list(gold_paths), analyzer, split)
     click.echo(result.table())
@@ -323,10 +425,12 @@ def evaluate(gold_paths, split, out_path, symptoms_path, criteria_name, patterns
         click.echo(agreement.line(criteria.name))
         rows += agreement.disagreements
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with out_path.open("w", encoding="utf-8", newline="") as fh:
+    partial = out_path.with_name(out_path.name + ".partial")
+    with partial.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["report_id", "measure", "kind", "item", "sentence"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: escape_cell(v) for k, v in row.items()} for row in rows)  # safe for spreadsheets
+    os.replace(partial, out_path)
     click.echo(f"disagreements with their sentences -> {out_path}")
 
 
@@ -354,9 +458,21 @@ def review(out_dir, html_path, statuses, limit):
     with filters and shows each patient's reports in full with every mention highlighted.
     It needs no network; open it in a browser.
     """
+    from .outdir import EXTRACTION, FolderLock, refuse_overwrite
     from .review import write_review
 
-    s = write_review(out_dir, html_path, statuses, limit)
+    read = [Path(out_dir) / name for name in (*EXTRACTION, "patients.csv")]
+    if html_path is not None:
+        refuse_overwrite(read, html_path, "--out")
+    lock = None
+    if html_path is None or Path(html_path).resolve().parent == Path(out_dir).resolve():
+        lock = FolderLock(Path(out_dir), "review")  # the page goes into DIR: not while another run writes DIR
+        lock.acquire()
+    try:
+        s = write_review(out_dir, html_path, statuses, limit)
+    finally:
+        if lock is not None:
+            lock.release()
     of_total = f" of {s.total_patients:,}" if s.patients < s.total_patients else ""
     flagged = "" if s.flagged else " (not flagged: no patients.csv)"
     click.echo(
@@ -408,8 +524,11 @@ def audit(source_dir, referrals_path, out_dir, window_days, referral_cols, rules
     referrals_not_candidates, days_to_referral, modic_prevalence and unmatched_referrals as
     CSV, the same tables in audit.duckdb, and a self-contained audit.html to --out.
     """
-    from .audit import load_rules, run_audit, write_audit
+    from .audit import PRODUCTS, load_rules, run_audit, write_audit
+    from .outdir import OutputFolder, refuse_overwrite
 
+    read = [Path(source_dir) / name for name in ("patients.csv", "findings.csv", "reports.csv")]
+    refuse_overwrite([*read, referrals_path, rules_path], out_dir, "--out", PRODUCTS)
     rules = load_rules(rules_path)
     result = run_audit(source_dir, referrals_path, window_days, rules, _referral_columns(referral_cols))
     if not quiet:
@@ -420,7 +539,12 @@ def audit(source_dir, referrals_path, out_dir, window_days, referral_cols, rules
         if result.unmatched_destinations:
             names = ", ".join(f"{d!r} ({n})" for d, n in result.unmatched_destinations[:10])
             click.echo(f"warning: destinations no rule of {result.rules.path.name} names: {names}", err=True)
-    write_audit(result, out_dir)
+    try:
+        with OutputFolder(out_dir, PRODUCTS, "audit") as folder:
+            write_audit(result, folder.path)
+    except KeyboardInterrupt as exc:
+        exc.note = f"interrupted: {out_dir} keeps its previous audit"
+        raise
     click.echo(result.line(out_dir), err=quiet)
 
 

@@ -11,3 +11,11 @@ class InputError(ModicError):
 
 class RuleError(ModicError):
     """A rule file in patterns/ is malformed: names the file, the entry and what was expected."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so that both stop a command the same way."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

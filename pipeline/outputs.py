@@ -1,29 +1,35 @@
 """Write mentions.csv, findings.csv, reports.csv and results.duckdb holding the same tables,
 plus texts.parquet (report_id, report_text) so that `modic review` can show each report whole.
 
-CSVs are streamed chunk by chunk under temporary names and renamed when the run ends, so
-a failed run never leaves a half-written table that looks complete. Booleans are written
-`true`/`false`; DuckDB loads the CSVs with the column types of schema.py.
+An extraction is written into a staging folder (outdir.py) chunk by chunk, each chunk committed
+to a journal so that an interrupted run can be resumed; the folder is swapped in whole at the end.
+Booleans are written `true`/`false`; DuckDB loads the CSVs with the column types of schema.py.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
+import hashlib
 import io
+import json
 import operator
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .csvcells import DANGER, QUOTE, escape, unescape_sql
 from .errors import ModicError
-from .schema import EXCLUSIONS, SQL_TYPES, TABLES
+from .outdir import WORK, DiskFull
+from .schema import EXCLUSIONS, SQL_TYPES, STATUS_EMPTY, STATUS_ERROR, STATUS_OK, TABLES
 
 if TYPE_CHECKING:  # imported for types only: run.py imports this module
     from .io import Chunk
@@ -44,68 +50,262 @@ TEXTS_SCHEMA = pa.schema([("report_id", pa.string()), ("report_text", pa.string(
 
 
 def cell(value: object) -> str:
-    """A value as the tables write it: booleans `true`/`false`, dates ISO, None empty."""
+    """A value as the tables write it: booleans `true`/`false`, dates ISO, None empty, strings
+    escaped for spreadsheets (csvcells.py); numbers as str() writes them."""
+    if value.__class__ is str:
+        return QUOTE + value if value[:1] in DANGER else value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.date):
         return value.isoformat()
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    return escape(str(value)) if isinstance(value, str) else str(value)
 
 
 class ResultWriter:
-    """Context manager: `write(chunk, results)` per chunk; tables are published on a clean exit."""
+    """Writes an extraction into a (staging) folder, one committed chunk at a time.
 
-    def __init__(self, out_dir: Path):
+    Each chunk's rows are appended to the three CSVs and its texts written as a Parquet part
+    under `.modic-work/`; then one line of `.modic-work/journal.jsonl` commits it: the chunk's
+    input checksum, the byte length of each CSV after it, and its counts. `--resume` reads the
+    journal, cuts the CSVs back to the last committed chunk, checks that the input's chunks up to
+    there are unchanged, and goes on; the end result is byte for byte that of a run never cut.
+    A clean exit merges the text parts into texts.parquet and builds results.duckdb.
+    """
+
+    def __init__(self, out_dir: Path, fingerprint: dict | None = None, resume: bool = False, n_rows: int = 0):
         self.out_dir = Path(out_dir)
-        try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ModicError(f"{self.out_dir}: cannot create output folder: {exc.strerror}") from None
-        self._files = {}
-        self._texts: pq.ParquetWriter | None = None
+        self.work = self.out_dir / WORK
+        self.journal_path = self.work / "journal.jsonl"
+        self.fingerprint = fingerprint or {}
+        self.resume = resume
+        self.n_rows = n_rows
+        self.notes: list[str] = []
+        self.done: list[dict] = []  # the committed chunks' journal entries
+        self.offsets: dict[str, int] = {}
+        self.files: dict[str, BinaryIO] = {}
+        self.journal: BinaryIO | None = None
+        self.index = 0  # the next chunk's number
+        self.rows = 0  # reports committed
+        self.statuses: dict[str, int] = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
+        self.kinds: dict[str, int] = {}
 
-    def _path(self, table: str, partial: bool = False) -> Path:
-        return self.out_dir / f"{table}.csv{PARTIAL if partial else ''}"
+    def _path(self, table: str) -> Path:
+        return self.out_dir / f"{table}.csv"
+
+    def _part(self, index: int) -> Path:
+        return self.work / f"texts-{index:07d}.parquet"
 
     def __enter__(self) -> ResultWriter:
-        for table, columns in TABLES.items():
-            try:
-                fh = self._path(table, partial=True).open("w", encoding="utf-8", newline="")
-            except OSError as exc:
-                raise ModicError(f"{self.out_dir}: cannot write {table}.csv: {exc.strerror}") from None
-            self._files[table] = fh
-            csv.writer(fh, lineterminator="\n").writerow(columns)
-        texts_partial = self.out_dir / (TEXTS_NAME + PARTIAL)
         try:
-            self._texts = pq.ParquetWriter(texts_partial, TEXTS_SCHEMA, compression="zstd")
+            self.work.mkdir(parents=True, exist_ok=True)
+            if not (self.resume and self._reopen()):
+                self._start()
         except OSError as exc:
-            raise ModicError(f"{self.out_dir}: cannot write {TEXTS_NAME}: {exc}") from None
+            self._close()
+            raise self._error(exc) from None
         return self
 
-    def write(self, chunk: Chunk, rendered: dict[str, str]) -> None:
-        """Append one chunk's rows, as `render` made them, and the chunk's texts."""
-        for table, text in rendered.items():
-            self._files[table].write(text)
-        assert self._texts is not None
-        self._texts.write_table(
-            pa.table([pa.array(chunk.report_id, pa.string()), pa.array(chunk.texts, pa.string())], schema=TEXTS_SCHEMA)
-        )
+    def _start(self) -> None:
+        for part in self.work.glob("texts-*"):
+            part.unlink()
+        for table, columns in TABLES.items():
+            header = io.StringIO()
+            csv.writer(header, lineterminator="\n").writerow(columns)
+            data = header.getvalue().encode("utf-8")
+            fh = self._path(table).open("wb")
+            fh.write(data)
+            self.files[table] = fh
+            self.offsets[table] = len(data)
+        self.journal = self.journal_path.open("wb")
+        self._log({"fingerprint": self.fingerprint, "offsets": self.offsets})
+
+    def _reopen(self) -> bool:
+        """Continue an unfinished run's work; False when there is none to continue."""
+        if not self.journal_path.is_file():  # no unfinished run: the output folder has said so
+            return False
+        entries = _read_journal(self.journal_path)
+        if not entries or "fingerprint" not in entries[0]:
+            self.notes.append("nothing to resume: the unfinished run had not started writing; starting again")
+            return False
+        changed = _changes(entries[0]["fingerprint"], self.fingerprint)
+        if changed:
+            raise ModicError(
+                f"--resume refused: {changed} since the interrupted run; run without --resume to start again"
+            )
+        self.done = [e for e in entries[1:] if "chunk" in e]
+        offsets = self.done[-1]["offsets"] if self.done else entries[0]["offsets"]
+        if any(not self._path(t).is_file() or self._path(t).stat().st_size < offsets[t] for t in TABLES):
+            self.notes.append("nothing to resume: the unfinished run's tables are incomplete; starting again")
+            self.done = []
+            return False
+        for table in TABLES:
+            fh = self._path(table).open("r+b")
+            fh.truncate(offsets[table])
+            fh.seek(offsets[table])
+            self.files[table] = fh
+        self.offsets = dict(offsets)
+        for part in self.work.glob("texts-*"):
+            if not part.name.endswith(".parquet") or int(part.stem.split("-")[1]) >= len(self.done):
+                part.unlink()
+        self.journal = self.journal_path.open("ab")
+        return True
+
+    def _log(self, entry: dict) -> None:
+        assert self.journal is not None
+        self.journal.write(json.dumps(entry, separators=(",", ":")).encode("utf-8") + b"\n")
+        self.journal.flush()
+
+    def pending(self, chunks: Iterable[Chunk], progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+        """The chunks still to analyse: those an interrupted run committed are checked against
+        the input (and counted) instead."""
+        for chunk in chunks:
+            if self.index < len(self.done):
+                entry = self.done[self.index]
+                if entry["rows"] != len(chunk) or entry["input"] != input_checksum(chunk):
+                    first = self.rows + 1
+                    raise ModicError(
+                        f"--resume refused: the input changed since the interrupted run (rows {first:,}-"
+                        f"{first + len(chunk) - 1:,} differ); run without --resume to start again"
+                    )
+                self._count(entry, len(chunk))
+                if progress:
+                    progress(len(chunk))
+                continue
+            yield chunk
+
+    def _count(self, entry: dict, rows: int) -> None:
+        for key, n in entry["statuses"].items():
+            self.statuses[key] = self.statuses.get(key, 0) + n
+        for key, n in entry["kinds"].items():
+            self.kinds[key] = self.kinds.get(key, 0) + n
+        self.rows += rows
+        self.index += 1
+
+    def write(self, chunk: Chunk, rendered: dict[str, str], statuses: list[tuple[str, str]]) -> None:
+        """Commit one chunk: its rows as `render` made them, its texts, and its (status, exam kind) pairs."""
+        try:
+            for table, text in rendered.items():
+                data = text.encode("utf-8")
+                self.files[table].write(data)
+                self.offsets[table] += len(data)
+            for fh in self.files.values():
+                fh.flush()
+            part = self._part(self.index)
+            partial = part.with_name(part.name + PARTIAL)
+            texts = pa.table(
+                [pa.array(chunk.report_id, pa.string()), pa.array(chunk.texts, pa.string())], schema=TEXTS_SCHEMA
+            )
+            pq.write_table(texts, partial, compression="zstd")
+            os.replace(partial, part)
+            entry = {
+                "chunk": self.index,
+                "rows": len(chunk),
+                "input": input_checksum(chunk),
+                "offsets": self.offsets,
+                "statuses": dict(Counter(s for s, _ in statuses)),
+                "kinds": dict(Counter(k for _, k in statuses)),
+            }
+            self._log(entry)
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._count(entry, len(chunk))
+
+    def _close(self) -> None:
+        for fh in [*self.files.values(), self.journal]:
+            if fh is not None:
+                fh.close()
+        self.files, self.journal = {}, None
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        for fh in self._files.values():
-            fh.close()
-        if self._texts is not None:
-            self._texts.close()
-        texts_partial = self.out_dir / (TEXTS_NAME + PARTIAL)
+        self._close()
+        for partial in self.work.glob(f"*{PARTIAL}"):
+            partial.unlink(missing_ok=True)
         if exc_type is not None:
-            for table in TABLES:
-                self._path(table, partial=True).unlink(missing_ok=True)
-            texts_partial.unlink(missing_ok=True)
             return
-        for table in TABLES:
-            os.replace(self._path(table, partial=True), self._path(table))
-        os.replace(texts_partial, self.out_dir / TEXTS_NAME)
-        build_database(self.out_dir)
+        try:
+            self._merge_texts()
+            build_database(self.out_dir)
+        except OSError as exc2:
+            raise self._error(exc2) from None
+
+    def _merge_texts(self) -> None:
+        target = self.out_dir / TEXTS_NAME
+        partial = self.out_dir / (TEXTS_NAME + PARTIAL)
+        with pq.ParquetWriter(partial, TEXTS_SCHEMA, compression="zstd") as writer:
+            for index in range(self.index):
+                writer.write_table(pq.read_table(self._part(index)))
+        os.replace(partial, target)
+
+    def _error(self, exc: OSError) -> ModicError:
+        if exc.errno != errno.ENOSPC:
+            return ModicError(f"{self.out_dir}: cannot write the tables: {exc.strerror or exc}")
+        used = _size(self.out_dir)
+        # the CSVs and text parts grow with the rows; at the end texts.parquet and the database are made
+        # beside them: the peak was 1.38 times the size of the CSVs and parts on 6,000 sample reports
+        per_row = 1.4 * used / self.rows if self.rows else 0
+        needed = max(per_row * self.n_rows - used, 0)
+        estimate = f" (about {needed / 1e6:,.0f} MB more were needed)" if per_row else ""
+        return DiskFull(
+            f"no space left on device while writing the results{estimate}"
+        )
+
+
+def input_checksum(chunk: Chunk) -> str:
+    """A checksum of a chunk's rows as read (ids, texts, patients, dates, exams, notes)."""
+    fields = [chunk.report_id, chunk.patient_id, chunk.report_date, chunk.texts, chunk.exam, chunk.notes]
+    data = json.dumps(fields, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _read_journal(path: Path) -> list[dict]:
+    """The journal's entries; a line cut by a kill (the last one) is ignored."""
+    if not path.is_file():
+        return []
+    entries = []
+    with path.open("rb") as fh:
+        for line in fh:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                break
+    return entries
+
+
+#: How the fingerprint's keys are named when --resume refuses.
+_FINGERPRINT_NAMES = {"input": "the input file", "columns": "the column options", "encoding": "--encoding",
+                      "chunk_size": "--chunk-size", "n_rows": "the input's number of rows",
+                      "version": "the modic-pipeline version"}  # fmt: skip
+
+
+def _changes(before: dict, now: dict) -> str:
+    """What differs between two run fingerprints, in words ("" when nothing does)."""
+    said = []
+    for key in sorted(set(before) | set(now)):
+        if before.get(key) == now.get(key):
+            continue
+        if key == "rules":
+            old, new = before.get(key) or {}, now.get(key) or {}
+            files = sorted(f for f in set(old) | set(new) if old.get(f) != new.get(f))
+            said.append(f"the rules changed ({', '.join(files[:5])}{' …' if len(files) > 5 else ''})")
+        else:
+            said.append(f"{_FINGERPRINT_NAMES.get(key, key)} changed")
+    return "; ".join(said)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def rules_checksums(folder: Path) -> dict[str, str]:
+    """{relative path: checksum} of every file of a rules folder."""
+    folder = Path(folder)
+    return {
+        str(p.relative_to(folder)): hashlib.blake2b(p.read_bytes(), digest_size=16).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 _MENTION_VALUES = operator.attrgetter(*TABLES["mentions"][3:])
@@ -114,8 +314,13 @@ _FINDING_VALUES = operator.attrgetter(*TABLES["findings"][3:])
 
 def _cells(values: tuple) -> list:
     """`cell` for the values of a Mention or Finding, which are strings, numbers and booleans only
-    (the csv module writes numbers as str() does): only the booleans need changing."""
-    return [("true" if v else "false") if v.__class__ is bool else v for v in values]
+    (the csv module writes numbers as str() does): only the strings and booleans need changing."""
+    return [
+        (QUOTE + v if v[:1] in DANGER else v) if v.__class__ is str
+        else ("true" if v else "false") if v.__class__ is bool
+        else v
+        for v in values
+    ]  # fmt: skip
 
 
 def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
@@ -123,7 +328,7 @@ def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
     buffers = {table: io.StringIO() for table in TABLES}
     mentions, findings, reports = (csv.writer(buffers[t], lineterminator="\n") for t in TABLES)
     for i, r in enumerate(results):
-        ids = [chunk.report_id[i], chunk.patient_id[i], chunk.report_date[i]]
+        ids = [escape(chunk.report_id[i]), escape(chunk.patient_id[i]), chunk.report_date[i]]  # the date is ISO or ""
         if r.mentions:
             mentions.writerows([ids + _cells(_MENTION_VALUES(m)) for m in r.mentions])
         if r.findings:
@@ -131,8 +336,8 @@ def render(chunk: Chunk, results: list[ReportResult]) -> dict[str, str]:
         message = "; ".join(x for x in (chunk.notes[i], r.message) if x)
         e = r.exam
         reports.writerow(
-            [*ids, r.status, message, e.modality, e.region, e.document_type, e.source, e.evidence]
-            + [r.n_mentions, r.modic_levels, cell(r.qualifying_modic)]
+            [*ids, *map(escape, (r.status, message, e.modality, e.region, e.document_type, e.source, e.evidence))]
+            + [r.n_mentions, escape(r.modic_levels), cell(r.qualifying_modic)]
             + [cell(r.exclusions[name]) for name in EXCLUSIONS]
         )
     return {table: buffer.getvalue() for table, buffer in buffers.items()}
@@ -191,9 +396,11 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path, types: dict
 
 
 def _create_from_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path, types: dict[str, str]) -> None:
+    """Text cells are loaded unescaped (csvcells.py): the database holds the exact values."""
     text_cols = [col for col, t in types.items() if t == "VARCHAR"]
+    select = ", ".join(unescape_sql(col) if t == "VARCHAR" else f'"{col}"' for col, t in types.items())
     con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+        f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM read_csv(?, header = true, auto_detect = false, "
         f"columns = {_struct(types)}, force_not_null = {text_cols!r}, quote = '\"', escape = '\"')",
         [str(path)],
     )

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import __version__
+from . import __version__, csvcells
 from .errors import InputError, ModicError
 from .flag import EVIDENCE_SEPARATOR
 from .outputs import TEXTS_NAME
@@ -164,7 +164,8 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _read_csv(path: Path, columns: Sequence[str], hint: str, only: Sequence[str] | None = None) -> pa.Table:
-    """The named columns of a CSV table the pipeline wrote, every value a string ('' when blank).
+    """The named columns of a CSV table the pipeline wrote, every value a string ('' when blank),
+    unescaped (csvcells.py).
 
     With `only`, just the rows whose report_id is in it, filtered while the file streams past."""
     if not path.is_file():
@@ -184,12 +185,12 @@ def _read_csv(path: Path, columns: Sequence[str], hint: str, only: Sequence[str]
     try:
         if only is None:
             convert.include_columns = list(columns)
-            return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
+            return csvcells.unescape_table(pacsv.read_csv(path, parse_options=parse, convert_options=convert))
         import pyarrow.dataset as pads  # a streaming scan; imported only when needed (it takes a while)
 
-        wanted = pc.field("report_id").isin(pa.array(only, pa.string()))
+        wanted = pc.field("report_id").isin(pa.array([csvcells.escape(rid) for rid in only], pa.string()))  # as written
         source = pads.dataset(path, format=pads.CsvFileFormat(parse_options=parse, convert_options=convert))
-        return source.to_table(columns=list(columns), filter=wanted)
+        return csvcells.unescape_table(source.to_table(columns=list(columns), filter=wanted))
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable CSV table: {first}") from None
@@ -207,6 +208,8 @@ def _read_texts(path: Path, report_ids: Sequence[str], every: bool) -> dict[str,
     for column in ("report_id", "report_text"):
         if column not in schema.names:
             raise InputError(f"{path}: missing column {column!r}; re-run modic extract")
+    if not every and not report_ids:  # no patient shown: no text to read (an empty filter list has no type)
+        return {}
     filters = None if every else [("report_id", "in", list(report_ids))]
     table = pq.read_table(path, columns=["report_id", "report_text"], filters=filters)
     return dict(zip(table["report_id"].to_pylist(), table["report_text"].to_pylist()))

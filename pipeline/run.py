@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import __version__
 from .criteria import Criteria
 from .exams import Exam
 from .extract import Mention, mentions_of
@@ -20,7 +22,8 @@ from .flag import flag, load_extraction, optional_columns
 from .io import Chunk, ReportSource
 from .memory import steady_memory
 from .nlp import Analyzer
-from .outputs import ResultWriter, render, write_table
+from .outdir import EXTRACT, FLAG, OutputFolder
+from .outputs import ResultWriter, render, rules_checksums, write_table
 from .resolve import Finding, resolve, summarise
 from .schema import (
     EXCLUSIONS,
@@ -98,6 +101,10 @@ _WORKER: Analyzer | None = None
 
 def _start_worker(patterns_dir: Path) -> None:
     global _WORKER
+    # Ctrl-C reaches the whole process group: the main process alone answers it (and stops the
+    # workers); a worker must not inherit the main process's SIGTERM handler either.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     steady_memory()  # inherited when forked; needed where workers are spawned
     if _WORKER is None or _WORKER.patterns_dir != patterns_dir:  # a forked worker has the parent's
         _WORKER = Analyzer(patterns_dir)
@@ -108,7 +115,7 @@ def _worker_chunk(chunk: Chunk) -> Analysed:
     return _analyse_chunk(_WORKER, chunk)
 
 
-def _in_workers(source: ReportSource, analyzer: Analyzer, jobs: int) -> Iterator[tuple[Chunk, Analysed]]:
+def _in_workers(chunks: Iterable[Chunk], analyzer: Analyzer, jobs: int) -> Iterator[tuple[Chunk, Analysed]]:
     """Chunks analysed by `jobs` worker processes, yielded in input order, few chunks in flight."""
     # Forked workers start with the libraries imported (a fork server or spawn took 1.5 s longer
     # on 5,000 reports). The main process may hold idle pyarrow reader threads by then (Python
@@ -120,7 +127,7 @@ def _in_workers(source: ReportSource, analyzer: Analyzer, jobs: int) -> Iterator
     try:
         with mp.get_context(method).Pool(jobs, _start_worker, (analyzer.patterns_dir,)) as pool:
             pending: deque = deque()
-            for chunk in source.chunks():
+            for chunk in chunks:
                 pending.append((chunk, pool.apply_async(_worker_chunk, (chunk,))))
                 if len(pending) >= 2 * jobs:
                     done, result = pending.popleft()
@@ -143,6 +150,8 @@ class ExtractSummary:
 
     statuses: dict[str, int]
     kinds: dict[str, int]
+    #: reports an interrupted run had done, taken over by --resume
+    resumed: int = 0
 
     def kinds_line(self, shown: int = 8) -> str:
         """ "2,311 lumbar MRI, 120 cervical MRI, 88 lumbar CT, 31 operative notes", most common first; past
@@ -155,6 +164,59 @@ class ExtractSummary:
         return out
 
 
+def fingerprint(source: ReportSource, analyzer: Analyzer) -> dict:
+    """What an extraction's output depends on, so that --resume can refuse a changed run."""
+    return {
+        "version": __version__,
+        "input": str(source.path.resolve()),
+        "n_rows": source.n_rows,
+        "columns": asdict(source.columns),
+        "encoding": source.encoding,
+        "chunk_size": source.chunk_size,
+        "rules": rules_checksums(analyzer.patterns_dir),
+    }
+
+
+def extract_into(
+    source: ReportSource,
+    folder: OutputFolder,
+    analyzer: Analyzer,
+    progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
+) -> ExtractSummary:
+    """Run extraction over every report of `source` into the staging folder of `folder`.
+
+    The output is the same for any `jobs`, and the same after `--resume` as without a cut: chunks
+    are written in input order.
+    """
+    steady_memory()  # before the workers are forked, so they have it too
+    jobs = resolve_jobs(jobs)
+    folder.keep_work = True
+    resumed = 0
+
+    def taken_over(n: int) -> None:
+        nonlocal resumed
+        resumed += n
+        if progress:
+            progress(n)
+
+    with ResultWriter(folder.path, fingerprint(source, analyzer), folder.resume, source.n_rows) as writer:
+        folder.notes.extend(writer.notes)
+        folder.kept = sum(entry["rows"] for entry in writer.done)
+        chunks = writer.pending(source.chunks(), taken_over)
+        analysed = (
+            ((chunk, _analyse_chunk(analyzer, chunk)) for chunk in chunks)
+            if jobs == 1
+            else _in_workers(chunks, analyzer, jobs)
+        )
+        for chunk, (rendered, statuses) in analysed:
+            writer.write(chunk, rendered, statuses)
+            folder.kept = writer.rows
+            if progress:
+                progress(len(statuses))
+    return ExtractSummary(writer.statuses, writer.kinds, resumed)
+
+
 def extract(
     source: ReportSource,
     out_dir: Path,
@@ -162,28 +224,10 @@ def extract(
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
 ) -> ExtractSummary:
-    """Run extraction over every report of `source`, writing mentions, findings, reports and texts to out_dir.
-
-    The output is the same for any `jobs` and chunk size: chunks are written in input order.
-    """
-    counts = {STATUS_OK: 0, STATUS_EMPTY: 0, STATUS_ERROR: 0}
-    kinds: dict[str, int] = {}
-    steady_memory()  # before the workers are forked, so they have it too
-    jobs = resolve_jobs(jobs)
-    analysed = (
-        ((chunk, _analyse_chunk(analyzer, chunk)) for chunk in source.chunks())
-        if jobs == 1
-        else _in_workers(source, analyzer, jobs)
-    )
-    with ResultWriter(out_dir) as writer:
-        for chunk, (rendered, statuses) in analysed:
-            writer.write(chunk, rendered)
-            for status, kind in statuses:
-                counts[status] += 1
-                kinds[kind] = kinds.get(kind, 0) + 1
-            if progress:
-                progress(len(statuses))
-    return ExtractSummary(counts, kinds)
+    """Extract every report of `source` into out_dir (mentions, findings, reports, texts, results.duckdb),
+    replacing an earlier extraction there as a whole."""
+    with OutputFolder(out_dir, EXTRACT, "extract") as folder:
+        return extract_into(source, folder, analyzer, progress, jobs)
 
 
 @dataclass
@@ -197,14 +241,25 @@ class FlagSummary:
 def flag_dir(
     out_dir: Path, symptoms_path: Path, criteria: Criteria, columns: dict[str, str] | None = None
 ) -> FlagSummary:
-    """Judge every patient of out_dir's extraction and the symptom table; write patients.csv and the table."""
-    reports = load_extraction(out_dir)
+    """Judge every patient of out_dir's extraction and the symptom table; write patients.csv and the
+    `patients` table into out_dir (the folder changes as a whole)."""
+    with OutputFolder(out_dir, FLAG, "flag") as folder:
+        summary = flag_into(out_dir, folder.path, symptoms_path, criteria, columns)
+    summary.path = Path(out_dir) / "patients.csv"
+    return summary
+
+
+def flag_into(
+    source_dir: Path, dest_dir: Path, symptoms_path: Path, criteria: Criteria, columns: dict[str, str] | None = None
+) -> FlagSummary:
+    """Judge every patient of source_dir's extraction; write the patients into dest_dir."""
+    reports = load_extraction(source_dir)
     symptoms = read_symptoms(symptoms_path, columns)
     results = flag(reports, symptoms, criteria)
     optional = optional_columns(symptoms, criteria)
     columns_out = (*PATIENT_COLUMNS, *optional, *PATIENT_TRAILING_COLUMNS)
     types = {col: PATIENT_SQL_TYPES.get(col, "VARCHAR") for col in columns_out}
-    path = write_table(Path(out_dir), "patients", [r.row(optional) for r in results], types)
+    path = write_table(Path(dest_dir), "patients", [r.row(optional) for r in results], types)
     counts = {status: 0 for status in PATIENT_STATUSES}
     for r in results:
         counts[r.status] += 1
