@@ -27,7 +27,7 @@ import pandas as pd
 
 from .csvcells import unescape_frame
 from .errors import InputError, ModicError
-from .io import read_records
+from .io import read_records, shown_names, shown_value
 from .outdir import Products
 from .outputs import cell, database, load_csv
 from .schema import (
@@ -313,7 +313,7 @@ def read_referrals(path: Path, columns: dict[str, str] | None = None) -> Referra
         if names[f] not in found:
             raise InputError(
                 f"{path}: missing required column {names[f]!r} (map another with --referral-col {f}=COLUMN); "
-                f"columns found: {', '.join(found) or '(none)'}"
+                f"columns found: {shown_names(found)}"
             )
     present = [f for f in FIELDS if names[f] in found]
     referrals: list[Referral] = []
@@ -344,8 +344,8 @@ def read_referrals(path: Path, columns: dict[str, str] | None = None) -> Referra
                 date = parse_date(raw["referral_date"])
             except (ValueError, TypeError):
                 messages.append(
-                    f"{path} {where}, column {names['referral_date']}: {values['referral_date']!r} is not an ISO date "
-                    "(YYYY-MM-DD); kept without a date"
+                    f"{path} {where}, column {names['referral_date']}: {shown_value(values['referral_date'])} "
+                    "is not an ISO date (YYYY-MM-DD); kept without a date"
                 )
                 problem = True
         unreadable += problem

@@ -160,6 +160,11 @@ def _cut(s: str, limit: int = SHOWN_MAX) -> str:
     return s if len(s) <= limit else s[:limit] + "…"
 
 
+def shown_value(value: object, limit: int = 24) -> str:
+    """A table value quoted in a message (a symptom, a date), cut short: a message is no place for data."""
+    return repr(_cut(" ".join(str(value).split()), limit))
+
+
 def not_names(names: list, noun: str = "field") -> str:
     """Why these header fields (keys, names) cannot be column names (they may be report text), or ''."""
     names = [str(n) for n in names]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
-from .io import read_records
+from .io import read_records, shown_names, shown_value
 
 #: field -> kind of value
 FIELDS = {
@@ -116,7 +116,7 @@ def read_symptoms(path: Path, columns: dict[str, str] | None = None) -> SymptomT
         if names[f] not in found:
             raise InputError(
                 f"{path}: missing required column {names[f]!r} (map another with --symptom-col {f}=COLUMN); "
-                f"columns found: {', '.join(map(str, found)) or '(none)'}"
+                f"columns found: {shown_names(found)}"
                 + ("; lbp_onset_date may stand in for lbp_duration_months" if f == "lbp_duration_months" else "")
             )
     present = tuple(f for f in FIELDS if names[f] in found)
@@ -132,9 +132,9 @@ def read_symptoms(path: Path, columns: dict[str, str] | None = None) -> SymptomT
             try:
                 values[f] = parse_value(FIELDS[f], raw)
             except (ValueError, TypeError):
-                note = f"{path} {where}, column {names[f]}: {raw!r} is not {_EXPECTED[FIELDS[f]]}; left empty"
-                messages.append(note)
-                notes.append(f"symptom {where}: {names[f]} {raw!r} unreadable")
+                shown = shown_value(raw)
+                messages.append(f"{path} {where}, column {names[f]}: {shown} is not {_EXPECTED[FIELDS[f]]}; left empty")
+                notes.append(f"symptom {where}: {names[f]} {shown} unreadable")
         pid = values.pop("patient_id", "")
         if not pid:
             messages.append(f"{path} {where}, column {names['patient_id']}: no patient id; the row cannot be joined")
