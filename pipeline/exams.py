@@ -34,7 +34,7 @@ from .schema import (
     UNKNOWN,
     exam_kind,
 )
-from .textscan import top_alternatives
+from .textscan import bounded_blanks, top_alternatives
 
 EXAM_FILE = "exam_rules.json"
 
@@ -86,7 +86,8 @@ class Exam:
     document_type: str = UNKNOWN
     source: str = SOURCE_TEXT
     evidence: str = ""
-    #: (start, end, region) of each part a region header opens ("C.SPINE MRI : ..." up to "LSS MRI :").
+    #: (start, end, region) of each part a region header opens ("C.SPINE MRI : ..." up to "LSS MRI :"),
+    #: in text order, none overlapping.
     parts: tuple[tuple[int, int, str], ...] = ()
 
     @property
@@ -96,9 +97,11 @@ class Exam:
 
     def region_at(self, offset: int) -> str:
         """The region of the part holding `offset`, else the report's."""
-        for start, end, region in self.parts:
-            if start <= offset < end:
-                return region
+        # Parts come in order and do not overlap: the one holding `offset` is the last that starts at
+        # or before it (a search: a long report may have thousands of parts, and asks for each finding).
+        k = bisect_right(self.parts, offset, key=_part_start) - 1
+        if k >= 0 and offset < self.parts[k][1]:
+            return self.parts[k][2]
         return self.region
 
     def place(self, level: str, site: str, offset: int) -> tuple[str, bool]:
@@ -123,6 +126,10 @@ class Exam:
         if site:
             return region, site in WITH_LUMBAR or (site == "thoracic" and shown)
         return region, context in WITH_LUMBAR or (context == UNKNOWN and imaging)
+
+
+def _part_start(part: tuple[int, int, str]) -> int:
+    return part[0]
 
 
 def level_region(level: str) -> str:
@@ -486,6 +493,8 @@ class ExamDetector:
         lowered = text.lower()
         if len(lowered) != len(text):  # a rare character changed length when lower-cased: keep offsets
             lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        # no run of blanks longer than MAX_BLANK_RUN: some rules take time that grows with its square
+        lowered = bounded_blanks(lowered)
         exam = self._from_text(text, lowered)
         if from_column is None:
             return exam

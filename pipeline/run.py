@@ -62,15 +62,32 @@ def _result(exam: Exam, mentions: list[Mention]) -> ReportResult:
     )
 
 
+#: A report longer than this many characters is not analysed: it gets status "error" and a message
+#: giving its length (still one row of reports.csv). The work per report is linear in its length
+#: (benchmarks/bench_long.py): a report of 1,000,000 characters took 0.9 s as the sample reports one
+#: after another, 1.5 s as one paragraph with no line break or full stop, and 7 s at worst (a list of
+#: Modic levels over and over: 90,000 mentions), against about 1 ms for a normal report of 0.5-5 KB.
+#: The limit keeps one pathological document (a 20 MB row: 20 s at best) from holding up a run.
+MAX_REPORT_CHARS = 1_000_000
+
+
 def process_texts(analyzer: Analyzer, texts: list[str], exams: list[str] | None = None) -> list[ReportResult]:
     """Analyse a batch of report texts; one result per text, in order, never raising for one bad report.
 
-    `exams` are the values of the input's exam column, if it has one (see pipeline/exams.py)."""
-    kinds = [analyzer.exams.detect(text or "", exams[i] if exams else "") for i, text in enumerate(texts)]
+    `exams` are the values of the input's exam column, if it has one (see pipeline/exams.py). A text
+    over MAX_REPORT_CHARS is not read at all (its exam kind comes from the exam column alone)."""
+    limit = MAX_REPORT_CHARS
+    kinds = [
+        analyzer.exams.detect(text if text and len(text) <= limit else "", exams[i] if exams else "")
+        for i, text in enumerate(texts)
+    ]
     results: list[ReportResult | None] = [None] * len(texts)
     todo = []
     for i, text in enumerate(texts):
-        if not text or not text.strip():
+        if text and len(text) > limit:
+            message = f"report is {len(text):,} characters, over the limit of {limit:,}; not analysed"
+            results[i] = ReportResult(STATUS_ERROR, message, kinds[i])
+        elif not text or not text.strip():
             results[i] = ReportResult(STATUS_EMPTY, "report text is empty", kinds[i])
         else:
             todo.append(i)

@@ -1,6 +1,8 @@
-"""Fast whole-text scans for many regular expressions at once, grouped by their first letter.
+"""Fast whole-text scans for many regular expressions at once, grouped by their first letter, and
+the text those scans read (long runs of blanks broken up: see bounded_blanks).
 
-Shared by the prefilter (pipeline/nlp/rules.py) and exam detection (pipeline/exams.py); no spaCy here.
+Shared by the prefilter (pipeline/nlp/rules.py), the Analyzer and exam detection (pipeline/exams.py);
+no spaCy here.
 """
 
 from __future__ import annotations
@@ -77,3 +79,40 @@ def first_letter_scan(
             if name.startswith("_t"):
                 numbers[index] = int(name[2:].split("_")[0])
     return scan, by_first, numbers
+
+
+#: A run of blanks (spaces, tabs, line breaks) longer than this is broken up for the scans. Rule
+#: patterns such as "type\s*-?\s*[123]" or "s1(?!\s*,?\s*s2)" try every way of sharing a run of
+#: blanks between their two "\s*": their work grows with the square of the run ("modic type"
+#: before 80,000 spaces took 66 s). No normal report comes near this (the longest run in the
+#: samples is 16 blanks, in the real reports 10).
+MAX_BLANK_RUN = 100
+#: What stands every MAX_BLANK_RUN + 1 characters in a longer run: no pattern takes it for a blank.
+BLANK_BREAK = "\x00"
+# the start of a longer run: a blank after none (found from the blank, so the search skips ahead)
+_LONG_BLANK_RUN = re.compile(rf"\s(?<!\s\s)\s{{{MAX_BLANK_RUN}}}")
+_BLANKS = re.compile(r"\s*")
+
+
+def bounded_blanks(text: str) -> str:
+    """`text` with every MAX_BLANK_RUN + 1-th character of a longer run of blanks replaced by
+    BLANK_BREAK: the same length and offsets, and no run of blanks longer than MAX_BLANK_RUN.
+    The text itself (no copy) when it has no such run, as a normal report has not."""
+    found = _LONG_BLANK_RUN.search(text)
+    if found is None:
+        return text
+    out: list[str] = []
+    pos = 0
+    step = MAX_BLANK_RUN + 1
+    while found is not None:
+        start = found.start()
+        rest = _BLANKS.match(text, found.end())  # the rest of the run
+        end = rest.end() if rest else found.end()
+        out.append(text[pos:start])
+        out.append(BLANK_BREAK.join(text[i : min(i + MAX_BLANK_RUN, end)] for i in range(start, end, step)))
+        if (end - start) % step == 0:
+            out.append(BLANK_BREAK)  # the run's last character was one to replace
+        pos = end
+        found = _LONG_BLANK_RUN.search(text, end)
+    out.append(text[pos:])
+    return "".join(out)

@@ -22,6 +22,7 @@ from spacy.tokens import Doc
 
 from ..errors import RuleError
 from ..exams import ExamDetector
+from ..textscan import bounded_blanks
 from . import components  # noqa: F401  (registers the modic_* factories)
 from .components import FINDINGS_GROUP, TEXT_KEY
 from .matching import Match, SignalTyper, TextMatcher
@@ -215,13 +216,17 @@ class Analyzer:
         return out
 
     def _prepare(self, text: str) -> AnalysedReport:
-        hits = self.prefilter.hits(text)  # one scan of the whole report
+        # The rules read the report with no run of blanks longer than MAX_BLANK_RUN (the same offsets;
+        # the same text for any normal report): some rule patterns take time that grows with the
+        # square of a run of blanks. The report keeps its own text, which the mentions quote.
+        scan = bounded_blanks(text)
+        hits = self.prefilter.hits(scan)  # one scan of the whole report
         # only the lines holding a trigger (or a level header) are cut into sentences
-        sentences = self.structurer.split(text, [pos for pos, _ in hits])
+        sentences = self.structurer.split(scan, [pos for pos, _ in hits])
         parts: list[Part] = []
         batch: list[tuple[Sentence, str, list[Match]]] = []
         size = 0
-        for item in self._matches(text, sentences, hits):
+        for item in self._matches(scan, sentences, hits):
             batch.append(item)
             size += len(item[1]) + len(JOIN)
             if size >= MAX_DOC_CHARS:

@@ -11,6 +11,7 @@ file has any, need tokens: they are matched later by medspaCy's TargetMatcher.)
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from medspacy.target_matcher import TargetRule
@@ -110,11 +111,17 @@ class TextMatcher:
             return [Match(start, end, self.rules[key][0]) for start, end, key in found]  # no overlap to prune
         # the match of more tokens wins (as medspaCy prunes); among equals the earlier, then the rule listed first
         found.sort(key=lambda f: (-len(_TOKENISH.findall(text, f[0], f[1])), f[0], f[2]))
+        # The matches kept do not overlap: kept in order of start, a new one can only overlap the
+        # last kept that starts before it or the first that starts after it (a search, not a look
+        # at every match kept, which was quadratic: a 1 MB report has thousands of matches).
+        starts: list[int] = []
         kept: list[tuple[int, int, int]] = []
         for start, end, key in found:
-            if all(end <= s or start >= e for s, e, _ in kept):
-                kept.append((start, end, key))
-        kept.sort()
+            i = bisect_right(starts, start)
+            if (i and kept[i - 1][1] > start) or (i < len(kept) and kept[i][0] < end):
+                continue
+            starts.insert(i, start)
+            kept.insert(i, (start, end, key))
         return [Match(start, end, self.rules[key][0]) for start, end, key in kept]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -43,6 +44,18 @@ _HEADER_CANDIDATE = re.compile(HEADER_CANDIDATE_PATTERNS["3.11" if sys.version_i
 _MANY_BLANKS = re.compile(r"\s\s")
 #: A "sentence" longer than this (run-on text with no full stops) is cut at a comma, semicolon or space.
 MAX_SENTENCE_CHARS = 600
+#: A header pattern may look to the end of its line ("(?=[^\n]*:[ \t]*$)"). Tried at every comma and
+#: full stop of one huge line (text with no line break), that was quadratic: 2.3 s of a 1 MB report.
+#: On a line that runs on for more than LONG_LINE characters past where a header is tried, the
+#: patterns see the next HEADER_WINDOW characters only. No line of a normal report is that long (the
+#: samples' longest is 1,365 characters, MTSamples' 18,425: run-together reports of one line), and
+#: a header is a few words.
+LONG_LINE = 100_000
+HEADER_WINDOW = 2_000
+# What the patterns see before the window (a lookbehind) and after it: NUL, a line break and NUL,
+# which no header is made of and where neither "$" nor "\Z" holds (the line does not end there).
+_WINDOW_BEFORE = 64
+_WINDOW_END = "\x00\n\x00"
 #: Sections whose text written beside the header ends with the header's line ("Comparison: MRI
 #: 03/2021."), or, in run-together text with no line breaks, with its first sentence.
 SHORT_SECTIONS = ("comparison", "technique")
@@ -60,6 +73,17 @@ _ABBREVIATIONS = re.compile(
 _INLINE_BREAK = re.compile(
     r"[.!?/\s](?:(?<=[.!?])(?P<stop>,?(?=\s+\S)|,(?=\S))|(?<=/)(?P<slashes>/+)|(?<=\s)(?P<bullet>\s*\u2022\s*))"
 )
+# The same breaks, with a bullet's found from the bullet itself (see _inline_breaks): tried at every
+# blank, "\s*\u2022" ran to the end of the blanks after it each time, quadratic in a run of blanks
+# (4.7 s for 1 MB of "modic" and 5,000 blanks).
+_INLINE_BREAK_FROM_BULLET = re.compile(
+    r"[.!?/\u2022](?:(?<=[.!?])(?P<stop>,?(?=\s+\S)|,(?=\S))|(?<=/)(?P<slashes>/+)|(?<=\s\u2022)(?P<bullet>\s*))"
+)
+# What _strip takes off the start of a sentence.
+_LEADING = re.compile(r"[ \t\r\n,;.]*")
+# A character of a sentence's own: not of a leading "?" or list number ("1.", "(2)"), which belong
+# to the sentence that follows.
+_NOT_LEADING = re.compile(r"[^ \t?!.,;()0-9]")
 _BULLET_START = re.compile(r"^\s*(?:[-*\u2022>]|\d{1,2}[.)](?!\d)|[a-z][.)]\s)")
 _LINE_END_PUNCT = (".", ":", ";", "!", "?")
 
@@ -151,8 +175,12 @@ class Structurer:
             return _Header(pos, end, self._literal[" ".join(m.group("alone_key").lower().split())])
         return _Header(pos, m.end(), self._patterns[int(kind[1:])][2])
 
-    def _header_at(self, text: str, pos: int, line_start: bool) -> _Header | None:
-        """The section header starting at `pos`, if any."""
+    def _header_at(self, text: str, pos: int, line_start: bool, line_end: int | None = None) -> _Header | None:
+        """The section header starting at `pos`, if any.
+
+        `line_end`: where the line holding `pos` ends, when known. Inside a line that runs on for
+        more than LONG_LINE characters past `pos`, the header patterns see the next HEADER_WINDOW
+        characters only (see _window_match)."""
         if not line_start and not _COLON_AHEAD.match(text, pos):
             return None
         m = _NAMED_HEADER.match(text, pos)
@@ -167,7 +195,13 @@ class Structurer:
                 category = self._literal.get(" ".join(line.strip().rstrip(":").lower().split()))
                 if category:
                     return _Header(pos, pos + len(line), category)
+        long_line = not line_start and line_end is not None and line_end - pos > LONG_LINE
         for inline, alone, category in self._patterns:
+            if long_line:
+                found_end = _window_match(inline, text, pos)
+                if found_end is not None:
+                    return _Header(pos, found_end, category)
+                continue
             found = inline.match(text, pos) or (alone.match(text, pos) if line_start else None)
             if found:
                 return _Header(pos, found.end(), category)
@@ -182,10 +216,17 @@ class Structurer:
         """Headers start a line, or follow ".", "," or ":" in run-together text."""
         ordered: list[_Header] = []
         starts = [(0, True)] + [(m.end(), m.group() == "\n") for m in _HEADER_CANDIDATE.finditer(text)]
-        for pos, line_start in starts:
+        # where the line of each candidate ends (every line break is a candidate: the next one's)
+        line_ends = [0] * len(starts)
+        line_end = len(text)
+        for k in range(len(starts) - 1, -1, -1):
+            line_ends[k] = line_end
+            if starts[k][1] and starts[k][0] > 0:
+                line_end = starts[k][0] - 1
+        for (pos, line_start), line_end in zip(starts, line_ends):
             if ordered and pos < ordered[-1].end:
                 continue
-            header = self._line_header(text, pos) if line_start else self._header_at(text, pos, False)
+            header = self._line_header(text, pos) if line_start else self._header_at(text, pos, False, line_end)
             if header is not None:
                 ordered.append(header)
         return ordered
@@ -213,6 +254,7 @@ class Structurer:
             short_end = _short_section_end(text, start, end) if section in SHORT_SECTIONS else None
             for p_start, p_end, paragraph in _pieces(text, start, end):
                 held = None  # the triggers' offsets in the piece (None: keep every sentence)
+                h = 0  # the first of them not before the sentence at hand (sentences come in order)
                 if hits is not None:
                     lo, hi = bisect_left(hits, p_start), bisect_left(hits, p_end)
                     if lo == hi:
@@ -248,9 +290,9 @@ class Structurer:
                         if found:
                             level = found[0]
                     if held is not None:
-                        while held and held[0] < s_start:
-                            held.pop(0)
-                        if not held or held[0] >= s_end:
+                        while h < len(held) and held[h] < s_start:
+                            h += 1  # (an index, not held.pop(0): a piece may hold 100,000 triggers)
+                        if h == len(held) or held[h] >= s_end:
                             continue  # holds no trigger
                     out.append(Sentence(s_start, s_end, section, level))
         return out
@@ -266,6 +308,16 @@ _HEADER_FIRST = frozenset("-*\u2022.>aAtTlLcCdDsS\u017f")
 _LEVEL_TOKEN = re.compile(r"[CDLSTcdlst\u017f](?i:\s?\d|(?<=l)umbo-?sacral|(?<=t)horaco-?lumbar)")
 # A character no sentence split removes: a piece holding one gives one sentence at least.
 _KEPT_CHARACTER = re.compile(r"[^\s,;/\u2022]")
+
+
+def _window_match(rx: re.Pattern[str], text: str, pos: int) -> int | None:
+    """Where `rx` matched at `pos` ends, matched against the next HEADER_WINDOW characters only (None:
+    no match). For a line that runs on past them: the work is bounded, however long the line."""
+    lo = max(0, pos - _WINDOW_BEFORE)
+    found = rx.match(text[lo : pos + HEADER_WINDOW] + _WINDOW_END, pos - lo)
+    if found is None or found.end() > pos - lo + HEADER_WINDOW:
+        return None  # (a match into what follows the window is none)
+    return lo + found.end()
 
 
 def _without_trigger(
@@ -290,10 +342,34 @@ def _without_trigger(
     found = header_levels(text, first, end)
     if found is None or text[found[1] - 1].isspace() or _LEVEL_TOKEN.search(text, found[1], end) is not None:
         return None
-    brk = _INLINE_BREAK.search(text, start, end)
-    if brk is not None and brk.start() < found[1]:
+    brk = next(_inline_breaks(text, start, end), None)
+    if brk is not None and brk[0] < found[1]:
         return None
     return found[0]
+
+
+def _inline_breaks(text: str, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(start, cut, cut end) of each match of _INLINE_BREAK in text[start:end], in linear time: the
+    break is the "stop" group after a full stop, else the whole match.
+
+    A bullet's break starts with the blanks before it that no break before took, as _INLINE_BREAK's
+    "\\s*\u2022" tried at the first of them finds; found from the bullet, each blank is looked at once."""
+    free = start  # no break took the text from here on
+    for m in _INLINE_BREAK_FROM_BULLET.finditer(text, start, end):
+        kind = m.lastindex
+        if kind == 3:
+            bullet = m.start()
+            first = bullet
+            while first > free and text[first - 1].isspace():
+                first -= 1
+            if first == bullet:
+                continue  # its blanks were taken (or are before `start`): no break starts there
+            yield first, first, m.end()
+        elif kind == 1:
+            yield m.start(), m.start(1), m.end(1)
+        else:
+            yield m.start(), m.start(), m.end()
+        free = m.end()
 
 
 def _short_section_end(text: str, start: int, end: int) -> int | None:
@@ -335,22 +411,27 @@ def _pieces(text: str, start: int, end: int) -> list[list]:
 
 def _piece_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a piece."""
-    breaks = _INLINE_BREAK.finditer(text, start, end)
+    breaks = _inline_breaks(text, start, end)
     m = next(breaks, None)
     if m is None and end - start <= MAX_SENTENCE_CHARS:
         a, b = _strip(text, start, end)  # most lines are one sentence
         return [(a, b)] if b > a else []
     cuts = [start]
+    # text[cuts[-1]:plain] is known to hold nothing but what _NOT_LEADING leaves out: each character
+    # is looked at once, however many breaks in a row ("1. 2. 3. ...") give no sentence of their own
+    plain = start
     while m is not None:
-        cut, cut_end = m.span(1) if m.lastindex == 1 else m.span()  # after a full stop, the "stop" group
+        _, cut, cut_end = m  # after a full stop, the "stop" group
         m = next(breaks, None)
         # an abbreviation ("e.g.", "vs.") ends with a full stop, maybe before a line break
         if text[cut - 1 : cut] in ".\n" and _ABBREVIATIONS.search(text[max(start, cut - 8) : cut]):
             continue
-        if not text[cuts[-1] : cut].strip(" \t?!.,;()0123456789"):
+        if _NOT_LEADING.search(text, plain, cut) is None:
+            plain = cut
             continue  # a leading "?" or a list number "1." belongs to the sentence that follows
         cuts.append(cut)
         cuts.append(cut_end)
+        plain = cut_end
     cuts.append(end)
     out: list[tuple[int, int]] = []
     for a, b in zip(cuts[::2], cuts[1::2]):
@@ -376,6 +457,16 @@ def _strip(text: str, a: int, b: int) -> tuple[int, int]:
     spaCy would keep ".No" as one token and ConText would miss the negation) and without trailing blanks."""
     if b > a and text[a] not in " \t\r\n,;." and text[b - 1] not in " \t\r\n":
         return a, b  # nothing to strip (most sentences), no copy made
-    piece = text[a:b]
-    head = piece.lstrip(" \t\r\n,;.")
-    return a + len(piece) - len(head), a + len(head.rstrip(" \t\r\n")) + len(piece) - len(head)
+    if b <= a:
+        return a, a
+    # Only what is stripped is looked at (not a copy of the whole stretch, which made cutting a
+    # long run-on sentence into pieces quadratic).
+    lead = _LEADING.match(text, a, b)
+    a = lead.end() if lead else a
+    while b > a:
+        lo = max(a, b - 256)
+        kept = text[lo:b].rstrip(" \t\r\n")
+        b = lo + len(kept)
+        if kept:
+            break
+    return a, b
