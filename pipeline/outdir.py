@@ -37,7 +37,7 @@ PREVIOUS = ".modic-previous"
 LOCK = ".modic-lock"
 #: Inside a staging folder: marks it complete, so that an interrupted two-rename swap can finish.
 READY = ".modic-ready"
-#: Inside a staging folder: the work of an unfinished extraction (its journal and text parts).
+#: Inside a staging folder: the work of an unfinished extraction (its journal).
 WORK = ".modic-work"
 
 
