@@ -250,13 +250,19 @@ def test_kills_at_random_moments_leave_old_or_new_results_and_resume_is_exact(tm
     assert leftovers(out) == []
 
 
+def killed_run(reports: Path, out: Path) -> None:
+    """An extraction (chunks of 200) killed once three chunks are committed."""
+    run = start("extract", reports, "--out", out, "--quiet", "--chunk-size", "200")
+    wait_for(lambda: journal_lines(out) >= 3 or run.poll() is not None)
+    assert run.poll() is None, "the run ended before it could be killed"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+
 def test_resume_refuses_changed_rules_or_options_and_a_new_run_cleans_up(tmp_path):
     reports = corpus(tmp_path / "reports.csv", 4000)
     out = tmp_path / "out"
-    run = start("extract", reports, "--out", out, "--quiet", "--chunk-size", "200")
-    wait_for(lambda: journal_lines(out) >= 3 or run.poll() is not None)
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
+    killed_run(reports, out)
     patterns = tmp_path / "patterns"
     shutil.copytree(ROOT / "patterns", patterns)
     rules = patterns / "context_rules.json"
@@ -281,10 +287,7 @@ def test_resume_refuses_changed_rules_or_options_and_a_new_run_cleans_up(tmp_pat
 def test_resume_refuses_an_input_whose_rows_changed(tmp_path):
     reports = corpus(tmp_path / "reports.csv", 3000)
     out = tmp_path / "out"
-    run = start("extract", reports, "--out", out, "--quiet", "--chunk-size", "200")
-    wait_for(lambda: journal_lines(out) >= 3 or run.poll() is not None)
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
+    killed_run(reports, out)
     text = reports.read_text()
     reports.write_text(text.replace("R000007", "R00000Z", 1))  # same file, same size, other content
     result = invoke("extract", reports, "--out", out, "--quiet", "--chunk-size", "200", "--resume")
