@@ -461,6 +461,8 @@ def review(out_dir, html_path, statuses, limit):
     from .outdir import EXTRACTION, FolderLock, refuse_overwrite
     from .review import write_review
 
+    if not Path(out_dir).is_dir():
+        raise ModicError(f"{out_dir}: no such folder")
     read = [Path(out_dir) / name for name in (*EXTRACTION, "patients.csv")]
     if html_path is not None:
         refuse_overwrite(read, html_path, "--out")
